@@ -1,0 +1,229 @@
+//! A DataLoader for Rust: batches and memoizes loads by key, without timers, on any executor.
+//!
+//! A GraphQL server that resolves `poster` for each of 20 messages runs 21 queries: one for the
+//! messages and one per poster. That is the N+1 problem. A [`DataLoader`] collects the keys that
+//! resolvers ask for in the same frame and hands them to one *batch function*, which runs one
+//! `WHERE id IN (...)` query, then remembers the answers for the rest of the request.
+//!
+//! ```
+//! use coalesce::DataLoader;
+//! use std::convert::Infallible;
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct User {
+//!     id: u64,
+//! }
+//!
+//! // The batch function gets every key of a batch, and returns one result per key, in key order.
+//! async fn load_users(keys: Vec<u64>) -> Result<Vec<Result<User, Infallible>>, Infallible> {
+//!     println!("load_users({keys:?})");
+//!     Ok(keys.into_iter().map(|id| Ok(User { id })).collect())
+//! }
+//!
+//! let loader = DataLoader::new(coalesce::from_fn(load_users));
+//!
+//! # futures::executor::block_on(async {
+//! // Two loads in the same frame: one call, load_users([1, 2]).
+//! let (user_a, user_b) = futures::join!(loader.load(1), loader.load(2));
+//! assert_eq!((user_a.unwrap(), user_b.unwrap()), (User { id: 1 }, User { id: 2 }));
+//!
+//! // Memoized: no second call.
+//! assert_eq!(loader.load(1).await.unwrap(), User { id: 1 });
+//!
+//! // Several keys at once; key 3 is new, so this is the second and last call.
+//! let users = loader.load_many([1, 2, 3]).await;
+//! assert_eq!(users.len(), 3);
+//! assert_eq!(loader.stats().batches, 2);
+//! # });
+//! ```
+//!
+//! # Batch functions
+//!
+//! A batch function is a closure given to [`from_fn`] (Strawberry's `DataLoader(load_fn=...)`),
+//! or a type implementing [`Loader`] that carries its own context: a pool, the caller's identity
+//! (aiodataloader's `class UserLoader(DataLoader)`).
+//!
+//! It may return one of three shapes ([`BatchOutput`]); with the last two the loader lines the
+//! answers up with the keys itself, so a query that returns rows in its own order, or skips ids it
+//! cannot find, cannot hand one user's row to another:
+//!
+//! - **positional**, `Vec<Result<V, E>>`: one entry per key, in key order, each the value or that
+//!   key's own error;
+//! - **mapped**, `HashMap<K, V>` (build it with [`by_key`]): the loader's value is `Option<V>`,
+//!   and a key that is absent loads as `None`;
+//! - **grouped**, [`Grouped<K, V>`] (from [`group_by`]): one-to-many, the loader's value is
+//!   `Vec<V>`, and a key with no rows loads as an empty `Vec` (the bands → albums loader).
+//!
+//! ```
+//! use coalesce::{DataLoader, LoadError};
+//! use std::collections::HashMap;
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct User { id: u64 }
+//!
+//! #[derive(Debug)]
+//! struct NotFound(u64);
+//! impl std::fmt::Display for NotFound {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         write!(f, "user {} not found", self.0)
+//!     }
+//! }
+//!
+//! let users_database = HashMap::from([(1, User { id: 1 }), (2, User { id: 2 })]);
+//!
+//! // Strawberry's per-key errors: a missing user is an error for that key only.
+//! let loader = DataLoader::new(coalesce::from_fn(move |keys: Vec<u64>| {
+//!     let found: Vec<Result<User, NotFound>> = keys
+//!         .iter()
+//!         .map(|id| users_database.get(id).cloned().ok_or(NotFound(*id)))
+//!         .collect();
+//!     async move { Ok::<_, NotFound>(found) }
+//! }));
+//!
+//! # futures::executor::block_on(async {
+//! let (one, three) = futures::join!(loader.load(1), loader.load(3));
+//! assert_eq!(one.unwrap(), User { id: 1 });
+//! let err = three.unwrap_err();
+//! assert!(matches!(err, LoadError::Key(_)));
+//! assert_eq!(err.to_string(), "user 3 not found");
+//! # });
+//! ```
+//!
+//! # Errors
+//!
+//! A load fails with a [`LoadError`], which is `Clone`, implements `std::error::Error` when the
+//! batch function's error does, and so works with `?` in async-graphql resolvers and with
+//! `anyhow`. The batch function's own error type need not be `Clone`. What each failure does:
+//!
+//! | the batch function | its loads get | memoized? |
+//! |---|---|---|
+//! | returns an error for one key | [`LoadError::Key`] for that key only | yes, like a value |
+//! | returns `Err` | [`LoadError::Batch`] for every key | no: the next load retries |
+//! | returns a positional list of the wrong length | [`LoadError::WrongLength`], naming both counts | no |
+//! | panics | [`LoadError::Panic`]; the loader stays usable | no |
+//! | loads a key of its own batch | [`LoadError::Cycle`] for that load, instead of a hang | no |
+//!
+//! # Batching without timers
+//!
+//! The first load polled for a batch *drives* it: it yields to the executor until a full turn adds
+//! no key, then calls the batch function from inside its own `poll`. Nothing is spawned and no
+//! timer runs, so the same code batches on tokio (current-thread or multi-thread), on
+//! `futures::executor::block_on`, or on any other executor, and a level of a GraphQL query costs
+//! microseconds, not async-graphql's 1 ms delay. See [`Schedule`] for the frame rule, its limits,
+//! and the optional schedules (a yield count, a time window, manual [`dispatch`](DataLoader::dispatch)).
+//!
+//! Cancellation never strands anyone: if the driving load is dropped, another waiter takes over;
+//! if every waiter is dropped, the batch is cancelled and nothing is memoized. The design is
+//! described next to the code, in the `scheduler` module.
+//!
+//! # Caching
+//!
+//! Each loader memoizes per instance, so build loaders per request ([`Loaders`] holds a request's
+//! loaders for a GraphQL context). A key already queued or in flight is never sent twice.
+//! [`clear`](DataLoader::clear), [`clear_many`](DataLoader::clear_many) and
+//! [`clear_all`](DataLoader::clear_all) forget keys after a mutation;
+//! [`prime`](DataLoader::prime) and [`prime_many`](DataLoader::prime_many) import values loaded
+//! some other way (never overwriting; [`force_prime`](DataLoader::force_prime) does).
+//! [`Builder`] sets the rest: `cache(false)`, a [`cache_key_fn`](Builder::cache_key_fn), a custom
+//! [`CacheMap`] (bounded and expiring ones in [`cache`] with the `moka` feature),
+//! `max_batch_size`, `batch(false)` and a bound on batches in flight.
+//!
+//! # Loading by alternative keys
+//!
+//! When a user can be loaded by id or by username, each batch function can prime the other
+//! loader, so a user loaded either way is memoized both ways (aiodataloader's pattern):
+//!
+//! ```
+//! use coalesce::{DataLoader, Loader, by_key};
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Weak};
+//!
+//! #[derive(Clone, Debug)]
+//! struct User { id: u64, username: String }
+//!
+//! fn table() -> Vec<User> {
+//!     vec![User { id: 1, username: "ada".into() }, User { id: 2, username: "grace".into() }]
+//! }
+//!
+//! /// A request's two user loaders; each batch function reaches the other loader through a
+//! /// `Weak`, so the pair is freed with the request.
+//! struct UserLoaders {
+//!     by_id: DataLoader<ById>,
+//!     by_name: DataLoader<ByName>,
+//! }
+//!
+//! struct ById(Weak<UserLoaders>);
+//! impl Loader for ById {
+//!     type Key = u64;
+//!     type Value = Option<User>;
+//!     type Error = std::convert::Infallible;
+//!     async fn load_batch(&self, ids: &[u64]) -> Result<HashMap<u64, User>, Self::Error> {
+//!         let users: Vec<User> = table().into_iter().filter(|u| ids.contains(&u.id)).collect();
+//!         if let Some(loaders) = self.0.upgrade() {
+//!             loaders.by_name.prime_many(users.iter().map(|u| (u.username.clone(), Some(u.clone()))));
+//!         }
+//!         Ok(by_key(users, |u| u.id))
+//!     }
+//! }
+//!
+//! struct ByName(Weak<UserLoaders>);
+//! impl Loader for ByName {
+//!     type Key = String;
+//!     type Value = Option<User>;
+//!     type Error = std::convert::Infallible;
+//!     async fn load_batch(&self, names: &[String]) -> Result<HashMap<String, User>, Self::Error> {
+//!         let users: Vec<User> = table().into_iter().filter(|u| names.contains(&u.username)).collect();
+//!         if let Some(loaders) = self.0.upgrade() {
+//!             loaders.by_id.prime_many(users.iter().map(|u| (u.id, Some(u.clone()))));
+//!         }
+//!         Ok(by_key(users, |u| u.username.clone()))
+//!     }
+//! }
+//!
+//! let loaders = Arc::new_cyclic(|me: &Weak<UserLoaders>| UserLoaders {
+//!     by_id: DataLoader::new(ById(me.clone())),
+//!     by_name: DataLoader::new(ByName(me.clone())),
+//! });
+//! # futures::executor::block_on(async {
+//! let ada = loaders.by_name.load("ada".into()).await.unwrap().unwrap();
+//! // Already memoized by id: no query.
+//! let again = loaders.by_id.load(ada.id).await.unwrap().unwrap();
+//! assert_eq!(again.username, "ada");
+//! assert_eq!(loaders.by_id.stats().batches, 0);
+//! # });
+//! ```
+//!
+//! # Features
+//!
+//! - `tokio`: [`Schedule::Window`], a time window on tokio's timer.
+//! - `tracing`: a `coalesce.batch` span per batch, with the loader's name and batch size, and a
+//!   warning for each failed batch.
+//! - `moka`: [`cache::lru`] and [`cache::ttl`] memos, and [`CacheMap`] for any `moka` cache.
+//!
+//! Without features the crate depends on `std` and `slab` alone.
+
+#![warn(missing_docs)]
+
+pub mod cache;
+
+mod builder;
+mod dataloader;
+mod error;
+mod key;
+mod loader;
+mod output;
+mod registry;
+mod schedule;
+mod scheduler;
+mod stats;
+
+pub use builder::{Builder, CustomCacheMap, DefaultCacheMap, IntoCacheMap};
+pub use cache::{CacheEntry, CacheMap, NoCache};
+pub use dataloader::{DataLoader, Load, LoadMany};
+pub use error::LoadError;
+pub use key::{CacheKey, SameKey};
+pub use loader::{FnLoader, Loader, from_fn};
+pub use output::{BatchOutput, Grouped, by_key, group_by};
+pub use registry::{Loaders, MissingLoader};
+pub use schedule::Schedule;
+pub use stats::Stats;

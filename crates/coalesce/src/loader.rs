@@ -1,0 +1,125 @@
+//! The batch function: what a [`DataLoader`](crate::DataLoader) calls with every key of a batch.
+//!
+//! Two ways to write one, as in the seeds:
+//! - a type implementing [`Loader`] (aiodataloader's `class UserLoader(DataLoader)`): the struct
+//!   carries its own context, such as a connection pool and the caller's identity, which the batch
+//!   function needs and async-graphql's loader cannot pass (its issue #1002);
+//! - a closure given to [`from_fn`] (Strawberry's `DataLoader(load_fn=...)`).
+//!
+//! A batch function may return any [`BatchOutput`] shape: positional, mapped or grouped.
+
+use std::future::Future;
+use std::marker::PhantomData;
+
+use crate::BatchOutput;
+
+/// A batch function with its context.
+///
+/// ```
+/// use coalesce::{by_key, DataLoader, Loader};
+/// use std::collections::HashMap;
+///
+/// #[derive(Clone, Debug)]
+/// struct User { id: u64, name: String }
+///
+/// /// Holds what the batch function needs: here an in-memory table, in real code a pool.
+/// struct UserLoader { table: HashMap<u64, String> }
+///
+/// impl Loader for UserLoader {
+///     type Key = u64;
+///     type Value = Option<User>; // the mapped shape: a missing id loads as `None`
+///     type Error = std::convert::Infallible;
+///
+///     async fn load_batch(&self, ids: &[u64]) -> Result<HashMap<u64, User>, Self::Error> {
+///         // SELECT id, name FROM users WHERE id IN (...): rows in any order, some missing.
+///         let rows = ids.iter().filter_map(|id| {
+///             self.table.get(id).map(|name| User { id: *id, name: name.clone() })
+///         });
+///         Ok(by_key(rows, |user| user.id))
+///     }
+/// }
+///
+/// let users = DataLoader::new(UserLoader { table: HashMap::from([(1, "Ada".to_string())]) });
+/// # futures::executor::block_on(async {
+/// assert_eq!(users.load(1).await.unwrap().unwrap().name, "Ada");
+/// assert!(users.load(2).await.unwrap().is_none());
+/// # });
+/// ```
+pub trait Loader: Send + Sync + 'static {
+    /// What callers load by, such as a primary key.
+    type Key: Send + Sync + 'static;
+    /// What one key loads to. Cloned out of the memo for every load: make it cheap to clone
+    /// (`Arc<Row>`, or a small row).
+    type Value: Clone + Send + Sync + 'static;
+    /// The batch function's error. Need not be `Clone`: coalesce shares it behind an `Arc`.
+    type Error: Send + Sync + 'static;
+
+    /// Loads every key of one batch.
+    ///
+    /// An `Err` fails every load of the batch and is not cached; per-key errors go inside a
+    /// positional result instead. Keys are unique unless the loader was built with
+    /// [`cache(false)`](crate::Builder::cache).
+    fn load_batch(
+        &self,
+        keys: &[Self::Key],
+    ) -> impl Future<
+        Output = Result<impl BatchOutput<Self::Key, Self::Error, Value = Self::Value>, Self::Error>,
+    > + Send;
+}
+
+/// A [`Loader`] made from a closure by [`from_fn`].
+pub struct FnLoader<F, K, V, E> {
+    f: F,
+    // `fn(K) -> (V, E)` keeps the loader `Send + Sync` whatever K, V and E are: it holds none.
+    types: PhantomData<fn(K) -> (V, E)>,
+}
+
+/// Makes a batch function from a closure that takes the keys of a batch and returns a future.
+///
+/// The closure receives the keys by value so that its future can own them.
+///
+/// ```
+/// use coalesce::DataLoader;
+///
+/// // Strawberry's `load_users`: a positional result, one entry per key.
+/// let loader = DataLoader::new(coalesce::from_fn(|keys: Vec<u64>| async move {
+///     Ok::<_, std::convert::Infallible>(keys.into_iter().map(|id| Ok(format!("user {id}"))).collect::<Vec<_>>())
+/// }));
+/// # futures::executor::block_on(async {
+/// let (a, b) = futures::join!(loader.load(1), loader.load(2));
+/// assert_eq!((a.unwrap(), b.unwrap()), ("user 1".to_string(), "user 2".to_string()));
+/// assert_eq!(loader.stats().batches, 1);
+/// # });
+/// ```
+pub fn from_fn<F, Fut, O, K, E>(f: F) -> FnLoader<F, K, O::Value, E>
+where
+    F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send,
+    O: BatchOutput<K, E>,
+{
+    FnLoader {
+        f,
+        types: PhantomData,
+    }
+}
+
+impl<F, Fut, O, K, V, E> Loader for FnLoader<F, K, V, E>
+where
+    F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send,
+    O: BatchOutput<K, E, Value = V>,
+    K: Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+{
+    type Key = K;
+    type Value = V;
+    type Error = E;
+
+    fn load_batch(
+        &self,
+        keys: &[K],
+    ) -> impl Future<Output = Result<impl BatchOutput<K, E, Value = V>, E>> + Send {
+        (self.f)(keys.to_vec())
+    }
+}

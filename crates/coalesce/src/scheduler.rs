@@ -1,0 +1,808 @@
+//! The scheduler: how loads become batches, and how every waiter gets its answer.
+//!
+//! # Design
+//!
+//! coalesce spawns nothing and owns no timer. The futures returned by `load` and `load_many`
+//! (*waiters*) do all the work themselves, so the loader runs on any executor, or none
+//! (`futures::executor::block_on`), and a batch costs no task.
+//!
+//! All shared state of one loader sits in [`State`], behind one `std::sync::Mutex`. The lock is
+//! held only for bookkeeping: it is never held across an `.await`, never while the batch function
+//! runs, and never while a waker is called or a batch future is dropped (either can run arbitrary
+//! code, including loads on this very loader). A batch's results are published once, in a
+//! `OnceLock` that waiters read without the lock. One mutex with those rules cannot deadlock with
+//! itself or with other loaders' mutexes, whatever the batch functions load; that is why the
+//! reliability suite argues correctness from this invariant rather than model-checking a
+//! lock-free design.
+//!
+//! # A batch's life
+//!
+//! ```text
+//!             load / load_many                          driver's poll
+//!  (none) ──────────────────────► Collecting ──────────────────────────► Sealed
+//!                                  │   ▲  │   frame rule met, dispatch(),      │
+//!                                  │   └──┘   or max_batch_size reached        │ a permit is free
+//!                                  │  more keys join                           ▼ (max_concurrent_batches)
+//!                                  │                                        Running ── batch future
+//!                                  │                                           │       polled by the driver
+//!                  last waiter     │                                           │ Ready, Err, panic
+//!                  dropped         ▼                                           ▼
+//!                             Abandoned ◄─── last waiter dropped ───────  Completed: results published,
+//!                       keys forgotten, future                            memo written, waiters woken
+//!                       dropped, nothing cached
+//! ```
+//!
+//! - **Collecting**: the loader's one *open* batch. `load` appends its key (a new slot) unless the
+//!   key is memoized (answered at once) or already queued or in flight (the load joins that slot:
+//!   de-duplication, tracked in `pending`).
+//! - **Driver**: the first waiter polled for a batch becomes its driver. Only the driver moves the
+//!   batch forward: it applies the [`Schedule`](crate::Schedule), starts the batch function, and
+//!   polls the batch future from inside its own `poll`. Everyone else only registers a waker.
+//! - **Hand-off**: a driver that is dropped (a cancelled request, a `select!` that lost) passes the
+//!   role on: it wakes another waiter, which becomes the driver at its next poll and re-polls the
+//!   batch future with its own waker. A batch whose first caller is cancelled still completes for
+//!   everyone else, and no fetch is started twice.
+//! - **Abandoned**: when the last waiter of a batch is dropped, nobody wants its keys. The batch is
+//!   removed, its keys leave `pending` (the next load of them starts afresh) and its future is
+//!   dropped, which cancels the fetch. Nothing leaks and nothing half-done is cached.
+//! - **Completed**: the driver takes the lock once, publishes the results, moves per-key values and
+//!   per-key errors from `pending` into the memo (whole-batch failures are not memoized), and wakes
+//!   every waiter after releasing the lock. Waiters are woken even if a custom cache map panics
+//!   during that step.
+//!
+//! The batch future borrows nothing: it owns its keys and an `Arc` of the loader, so it can move
+//! from driver to driver. Panics in it are caught at the driver's `poll` and become
+//! [`LoadError::Panic`] for every waiter of the batch.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use slab::Slab;
+
+use crate::error::{BatchFailure, panic_message};
+use crate::{BatchOutput, CacheEntry, CacheKey, CacheMap, LoadError, Loader, Schedule, Stats};
+
+/// A load's answer.
+pub(crate) type Outcome<L> = Result<<L as Loader>::Value, LoadError<<L as Loader>::Error>>;
+
+type CacheKeyOf<L, C> = <C as CacheKey<<L as Loader>::Key>>::Key;
+type Entry<L> = CacheEntry<<L as Loader>::Value, <L as Loader>::Error>;
+type BoxedMap<L, C> = Box<dyn CacheMap<CacheKeyOf<L, C>, Entry<L>>>;
+type Aligned<L> = Vec<Result<<L as Loader>::Value, <L as Loader>::Error>>;
+type BatchFuture<L> =
+    Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
+
+/// The settings a [`Builder`](crate::Builder) fixes for a loader's lifetime.
+pub(crate) struct Config {
+    pub(crate) name: Arc<str>,
+    pub(crate) max_batch_size: usize,
+    pub(crate) max_concurrent_batches: usize,
+    pub(crate) schedule: Schedule,
+}
+
+/// Everything a [`DataLoader`](crate::DataLoader) handle points to.
+pub(crate) struct Shared<L: Loader, C: CacheKey<L::Key>> {
+    pub(crate) loader: L,
+    pub(crate) key_fn: C,
+    pub(crate) config: Config,
+    state: Mutex<State<L, C>>,
+}
+
+struct State<L: Loader, C: CacheKey<L::Key>> {
+    /// The memo of finished loads; `None` when the loader was built with `cache(false)`.
+    cache: Option<BoxedMap<L, C>>,
+    /// Keys queued or in flight, and where their answer will be: de-duplication.
+    pending: HashMap<CacheKeyOf<L, C>, SlotRef>,
+    /// Every batch not yet completed or abandoned.
+    batches: Slab<Batch<L, C>>,
+    /// The batch new keys join, if one is collecting.
+    open: Option<usize>,
+    /// Batches whose batch function has been called and not yet returned.
+    running: usize,
+    /// Sealed batches waiting for `running` to drop below `max_concurrent_batches`, oldest first.
+    queued: VecDeque<usize>,
+    stats: Stats,
+}
+
+#[derive(Clone, Copy)]
+struct SlotRef {
+    batch: usize,
+    id: u64,
+    slot: u32,
+}
+
+enum Phase<L: Loader> {
+    Collecting,
+    Sealed,
+    /// The batch future; `None` while the driver has it out to poll it.
+    Running(Option<BatchFuture<L>>),
+}
+
+struct Batch<L: Loader, C: CacheKey<L::Key>> {
+    /// Unique across all loaders, for cycle detection.
+    id: u64,
+    done: Arc<Done<L::Value, L::Error>>,
+    /// The key of each slot; moved into the batch future when it starts.
+    keys: Vec<L::Key>,
+    /// The cache key of each slot (empty when the cache is off), to find the slot's `pending`
+    /// entry when the batch completes.
+    cache_keys: Vec<CacheKeyOf<L, C>>,
+    /// Slots answered by `prime` before the batch was sent: not sent to the batch function.
+    primed: Vec<(u32, L::Value)>,
+    slots: u32,
+    /// One entry per waiter (a `load`, or a `load_many` with keys in this batch); `None` until
+    /// the waiter is first polled and after it is dropped.
+    wakers: Vec<Option<Waker>>,
+    live: u32,
+    driver: Option<u32>,
+    phase: Phase<L>,
+    #[cfg(feature = "tokio")]
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// A batch's published answer, shared by its waiters through an `Arc`.
+pub(crate) struct Done<V, E> {
+    results: OnceLock<Results<V, E>>,
+}
+
+enum Results<V, E> {
+    Slots(Vec<Result<V, LoadError<E>>>),
+    Failed(LoadError<E>),
+}
+
+impl<V: Clone, E> Done<V, E> {
+    /// The answer for `slot`, once the batch has completed.
+    pub(crate) fn get(&self, slot: u32) -> Option<Result<V, LoadError<E>>> {
+        Some(match self.results.get()? {
+            Results::Slots(slots) => slots[slot as usize].clone(),
+            Results::Failed(err) => Err(err.clone()),
+        })
+    }
+}
+
+/// A waiter's registration in one batch. Held by the `Load` / `LoadMany` futures, which must call
+/// [`Shared::leave`] if they are dropped before it is done.
+pub(crate) struct Ticket<V, E> {
+    pub(crate) done: Arc<Done<V, E>>,
+    batch: usize,
+    waiter: u32,
+    /// Frame rule: the batch's size at this waiter's last poll as its driver.
+    seen: u32,
+    /// `Schedule::Yields`: how often this waiter has yielded as the driver.
+    yields: u32,
+    #[cfg(feature = "tokio")]
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<V, E> Ticket<V, E> {
+    /// The batch this ticket waits on.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.done.results.get().is_some()
+    }
+}
+
+/// Where `admit` put a key.
+pub(crate) enum Admit<L: Loader> {
+    /// Answered at once: a memo hit, or a cycle.
+    Ready(Outcome<L>),
+    /// In batch `batch`, slot `slot`.
+    Queued { batch: usize, slot: u32 },
+}
+
+static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Batches whose batch future this thread is polling right now, innermost last. A load that
+    /// would join one of them is waiting for itself.
+    static DRIVING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Wakes the wakers it holds when dropped, so that waiters are woken even when a step between
+/// collecting the wakers and waking them panics (a custom cache map, say).
+struct WakeOnDrop(Vec<Waker>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        for waker in self.0.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
+    pub(crate) fn new(loader: L, key_fn: C, config: Config, cache: Option<BoxedMap<L, C>>) -> Self {
+        Shared {
+            loader,
+            key_fn,
+            config,
+            state: Mutex::new(State {
+                cache,
+                pending: HashMap::new(),
+                batches: Slab::new(),
+                open: None,
+                running: 0,
+                queued: VecDeque::new(),
+                stats: Stats::default(),
+            }),
+        }
+    }
+
+    /// The state, even if a panicking cache map poisoned the lock: every step below leaves the
+    /// state consistent before it calls user code, so poisoning carries no information here.
+    fn lock(&self) -> MutexGuard<'_, State<L, C>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.lock().stats
+    }
+
+    /// Runs `f` with the lock held and the memo present, if the loader caches at all.
+    fn with_cache(&self, f: impl FnOnce(&mut State<L, C>)) {
+        let mut state = self.lock();
+        if state.cache.is_some() {
+            f(&mut state)
+        }
+    }
+
+    /// Takes `keys` in: answers memoized ones, joins queued or in-flight ones, queues the rest.
+    /// `each` receives every key's place, in order, while the lock is held, so that a
+    /// `load_many` registers its waiters in one critical section.
+    pub(crate) fn admit(
+        &self,
+        keys: impl IntoIterator<Item = L::Key>,
+        mut each: impl FnMut(Admit<L>, &mut Registrar<'_, L, C>),
+    ) {
+        let mut state = self.lock();
+        let mut wake = WakeOnDrop(Vec::new());
+        for key in keys {
+            let place = state.admit_one(self, key, &mut wake);
+            each(place, &mut Registrar { state: &mut state });
+        }
+        drop(state);
+        drop(wake);
+    }
+
+    /// Polls `ticket` until its batch has completed, driving the batch if it is this waiter's turn.
+    pub(crate) fn poll_ticket(
+        self: &Arc<Self>,
+        ticket: &mut Ticket<L::Value, L::Error>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        loop {
+            if ticket.is_done() {
+                return Poll::Ready(());
+            }
+            let mut state = self.lock();
+            // Completion publishes the results before it releases the lock, so this check under
+            // the lock cannot miss one, and the batch below still exists.
+            if ticket.is_done() {
+                return Poll::Ready(());
+            }
+            let Some((mut fut, id)) = state.drive(self, ticket, cx) else {
+                return Poll::Pending;
+            };
+            drop(state);
+
+            // Polled unlocked: the batch function may load from this loader or any other.
+            DRIVING.with(|d| d.borrow_mut().push(id));
+            let result = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+            DRIVING.with(|d| d.borrow_mut().pop());
+            let outcome = match result {
+                Ok(Poll::Pending) => {
+                    let mut state = self.lock();
+                    state.batches[ticket.batch].phase = Phase::Running(Some(fut));
+                    return Poll::Pending;
+                }
+                Ok(Poll::Ready(outcome)) => outcome,
+                Err(payload) => Err(BatchFailure::Panic(panic_message(&*payload))),
+            };
+            // The finished future may own values whose drop runs user code: drop it unlocked.
+            drop(fut);
+            self.complete(ticket.batch, outcome);
+        }
+    }
+
+    /// Publishes a finished batch's outcome, memoizes it, and wakes its waiters.
+    fn complete(&self, index: usize, outcome: Result<Aligned<L>, BatchFailure<L::Error>>) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let batch = state.batches.remove(index);
+        state.running -= 1;
+        let mut wake = WakeOnDrop(batch.wakers.into_iter().flatten().collect());
+        wake.0.extend(state.next_queued_driver());
+
+        let results = match outcome {
+            Ok(values) => {
+                state.stats.key_errors += values.iter().filter(|v| v.is_err()).count() as u64;
+                Results::Slots(merge_primed(values, batch.primed, |v| {
+                    v.map_err(|e| LoadError::Key(Arc::new(e)))
+                }))
+            }
+            Err(failure) => {
+                state.stats.failed_batches += 1;
+                #[cfg(feature = "tracing")]
+                tracing::warn!(loader = %self.config.name, failure = failure.kind(), "batch failed");
+                let err = failure.into_load_error(&self.config.name);
+                if batch.primed.is_empty() {
+                    Results::Failed(err)
+                } else {
+                    let failed =
+                        (0..batch.slots as usize - batch.primed.len()).map(|_| Err(err.clone()));
+                    Results::Slots(merge_primed(failed.collect(), batch.primed, |r| r))
+                }
+            }
+        };
+        let results = batch.done.results.get_or_init(|| results);
+
+        // From here on user code runs (cache keys' Hash/Eq, the cache map, values' Clone); the
+        // results are already published and `wake` wakes everyone even if it panics.
+        let memoize = matches!(results, Results::Slots(_));
+        let mut panic = None;
+        for (slot, cache_key) in batch.cache_keys.iter().enumerate() {
+            let ours = state
+                .pending
+                .get(cache_key)
+                .is_some_and(|p| p.id == batch.id && p.slot as usize == slot);
+            if !ours {
+                // Cleared, force-primed, or never ours: the answer goes to this batch's waiters only.
+                continue;
+            }
+            state.pending.remove(cache_key);
+            if let (true, Results::Slots(slots), Some(cache)) =
+                (memoize, results, state.cache.as_mut())
+            {
+                let entry = match &slots[slot] {
+                    Ok(v) => Ok(v.clone()),
+                    Err(LoadError::Key(e)) => Err(Arc::clone(e)),
+                    Err(_) => continue,
+                };
+                if let Err(p) =
+                    catch_unwind(AssertUnwindSafe(|| cache.set(cache_key.clone(), entry)))
+                {
+                    panic.get_or_insert(p);
+                }
+            }
+        }
+        drop(guard);
+        drop(wake);
+        if let Some(p) = panic {
+            resume_unwind(p);
+        }
+    }
+
+    /// A waiter gives up before its batch completed.
+    pub(crate) fn leave(&self, ticket: &Ticket<L::Value, L::Error>) {
+        if ticket.is_done() {
+            return;
+        }
+        let mut state = self.lock();
+        if ticket.is_done() {
+            return;
+        }
+        let batch = &mut state.batches[ticket.batch];
+        batch.wakers[ticket.waiter as usize] = None;
+        batch.live -= 1;
+        if batch.live == 0 {
+            let (abandoned, next) = state.abandon(ticket.batch);
+            drop(state);
+            // Dropping the batch future cancels the fetch and may run user code: unlocked.
+            drop(abandoned);
+            if let Some(waker) = next {
+                waker.wake();
+            }
+            return;
+        }
+        if batch.driver == Some(ticket.waiter) {
+            batch.driver = None;
+            // Hand the batch to another waiter that has been polled: it will claim the driver's
+            // role at its next poll. Waiters never polled yet will claim it when they are.
+            let heir = batch.wakers.iter().flatten().next().cloned();
+            drop(state);
+            if let Some(waker) = heir {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Seals the collecting batch now, whatever the schedule.
+    pub(crate) fn dispatch(&self) {
+        let mut state = self.lock();
+        let waker = state.seal_open();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn clear(&self, keys: impl IntoIterator<Item = impl std::borrow::Borrow<L::Key>>) {
+        self.with_cache(|state| {
+            for key in keys {
+                let cache_key = self.key_fn.cache_key(key.borrow());
+                state.pending.remove(&*cache_key);
+                if let Some(cache) = state.cache.as_mut() {
+                    cache.delete(&cache_key);
+                }
+            }
+        });
+    }
+
+    pub(crate) fn clear_all(&self) {
+        self.with_cache(|state| {
+            state.pending.clear();
+            if let Some(cache) = state.cache.as_mut() {
+                cache.clear();
+            }
+        });
+    }
+
+    /// Memoizes values loaded some other way. A key already memoized or in flight is left alone
+    /// unless `force`; a key queued in a batch not yet sent is answered with the value and taken
+    /// out of the batch (it will not be fetched), as in Strawberry.
+    pub(crate) fn prime(&self, entries: impl IntoIterator<Item = (L::Key, L::Value)>, force: bool) {
+        let mut wake = WakeOnDrop(Vec::new());
+        self.with_cache(|state| {
+            for (key, value) in entries {
+                let cache_key = self.key_fn.cache_key(&key);
+                if let Some(p) = state.pending.get(&*cache_key).copied() {
+                    let batch = &mut state.batches[p.batch];
+                    if matches!(batch.phase, Phase::Collecting | Phase::Sealed) {
+                        batch.primed.push((p.slot, value.clone()));
+                        if batch.primed.len() == batch.slots as usize {
+                            // Nothing is left to fetch: make sure the driver notices.
+                            wake.0.extend(state.seal(p.batch));
+                        }
+                    } else if !force {
+                        continue;
+                    }
+                    // Primed or overwritten: the batch's own answer for this key is not memoized.
+                    state.pending.remove(&*cache_key);
+                } else if !force
+                    && state
+                        .cache
+                        .as_mut()
+                        .is_some_and(|c| c.get(&cache_key).is_some())
+                {
+                    continue;
+                }
+                if let Some(cache) = state.cache.as_mut() {
+                    cache.set(cache_key.into_owned(), Ok(value));
+                }
+            }
+        });
+    }
+}
+
+/// Puts the answers of primed slots (sorted by slot) among the answers for the others.
+fn merge_primed<V, E, T>(
+    sent: Vec<T>,
+    primed: Vec<(u32, V)>,
+    convert: impl Fn(T) -> Result<V, LoadError<E>>,
+) -> Vec<Result<V, LoadError<E>>> {
+    if primed.is_empty() {
+        return sent.into_iter().map(convert).collect();
+    }
+    let total = sent.len() + primed.len();
+    let mut sent = sent.into_iter();
+    let mut primed = primed.into_iter().peekable();
+    (0..total as u32)
+        .map(|slot| match primed.next_if(|&(s, _)| s == slot) {
+            Some((_, value)) => Ok(value),
+            None => convert(sent.next().expect("one sent answer per unprimed slot")),
+        })
+        .collect()
+}
+
+/// The handle `admit` passes to its callback, to register waiters while the lock is held.
+pub(crate) struct Registrar<'s, L: Loader, C: CacheKey<L::Key>> {
+    state: &'s mut State<L, C>,
+}
+
+impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
+    /// Registers a new waiter in `batch`.
+    pub(crate) fn register(&mut self, batch: usize) -> Ticket<L::Value, L::Error> {
+        let b = &mut self.state.batches[batch];
+        b.wakers.push(None);
+        b.live += 1;
+        Ticket {
+            done: Arc::clone(&b.done),
+            batch,
+            waiter: (b.wakers.len() - 1) as u32,
+            seen: 0,
+            yields: 0,
+            #[cfg(feature = "tokio")]
+            sleep: None,
+        }
+    }
+}
+
+impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
+    fn admit_one(&mut self, shared: &Shared<L, C>, key: L::Key, wake: &mut WakeOnDrop) -> Admit<L> {
+        self.stats.loads += 1;
+        let cache_key = match self.cache.as_mut() {
+            None => None,
+            Some(cache) => {
+                let cache_key = shared.key_fn.cache_key(&key);
+                if let Some(entry) = cache.get(&cache_key) {
+                    self.stats.cache_hits += 1;
+                    return Admit::Ready(entry.map_err(LoadError::Key));
+                }
+                if let Some(p) = self.pending.get(&*cache_key) {
+                    self.stats.deduplicated += 1;
+                    if DRIVING.with(|d| d.borrow().contains(&p.id)) {
+                        let loader = Arc::clone(&shared.config.name);
+                        return Admit::Ready(Err(LoadError::Cycle { loader }));
+                    }
+                    return Admit::Queued {
+                        batch: p.batch,
+                        slot: p.slot,
+                    };
+                }
+                Some(Cow::into_owned(cache_key))
+            }
+        };
+
+        let index = match self.open {
+            Some(index) => index,
+            None => {
+                let index = self.batches.insert(Batch::new(&shared.config));
+                self.open = Some(index);
+                index
+            }
+        };
+        let batch = &mut self.batches[index];
+        let slot = batch.slots;
+        batch.slots += 1;
+        batch.keys.push(key);
+        if let Some(cache_key) = cache_key {
+            let slot_ref = SlotRef {
+                batch: index,
+                id: batch.id,
+                slot,
+            };
+            batch.cache_keys.push(cache_key.clone());
+            self.pending.insert(cache_key, slot_ref);
+        }
+        if batch.slots as usize >= shared.config.max_batch_size {
+            wake.0.extend(self.seal_open());
+        }
+        Admit::Queued { batch: index, slot }
+    }
+
+    /// Seals the open batch, returning a waker for its driver (or any waiter) so that it starts.
+    fn seal_open(&mut self) -> Option<Waker> {
+        let index = self.open?;
+        self.seal(index)
+    }
+
+    fn seal(&mut self, index: usize) -> Option<Waker> {
+        if self.open == Some(index) {
+            self.open = None;
+        }
+        let batch = &mut self.batches[index];
+        if matches!(batch.phase, Phase::Collecting) {
+            batch.phase = Phase::Sealed;
+        }
+        batch.driver_waker()
+    }
+
+    /// The driver's step under the lock: applies the schedule, takes a permit, and hands out the
+    /// batch future to poll, or `None` when the waiter should wait (its waker is registered).
+    fn drive(
+        &mut self,
+        shared: &Arc<Shared<L, C>>,
+        ticket: &mut Ticket<L::Value, L::Error>,
+        cx: &mut Context<'_>,
+    ) -> Option<(BatchFuture<L>, u64)> {
+        let index = ticket.batch;
+        let batch = &mut self.batches[index];
+        match &mut batch.wakers[ticket.waiter as usize] {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        match batch.driver {
+            None => batch.driver = Some(ticket.waiter),
+            Some(driver) if driver == ticket.waiter => {}
+            Some(_) => return None,
+        }
+
+        if let Phase::Collecting = batch.phase {
+            if !batch.schedule_says_send(&shared.config, ticket, cx) {
+                return None;
+            }
+            self.seal(index);
+        }
+        let batch = &mut self.batches[index];
+        let id = batch.id;
+        match &mut batch.phase {
+            Phase::Collecting => unreachable!("sealed above"),
+            Phase::Running(fut) => Some((
+                fut.take().expect("only the driver takes the batch future"),
+                id,
+            )),
+            Phase::Sealed => {
+                if self.running >= shared.config.max_concurrent_batches {
+                    if !self.queued.contains(&index) {
+                        self.queued.push_back(index);
+                    }
+                    return None;
+                }
+                self.queued.retain(|&q| q != index);
+                self.running += 1;
+                let keys = batch.take_keys_to_send();
+                let sent = keys.len() as u64;
+                self.stats.batches += u64::from(sent > 0);
+                self.stats.keys += sent;
+                self.stats.largest_batch = self.stats.largest_batch.max(sent);
+                batch.phase = Phase::Running(None);
+                Some((start(shared, keys), id))
+            }
+        }
+    }
+
+    /// Removes a batch nobody waits for any more. Returns it, to be dropped unlocked, and the
+    /// waker of a queued batch's driver if this frees a permit.
+    fn abandon(&mut self, index: usize) -> (Batch<L, C>, Option<Waker>) {
+        let batch = self.batches.remove(index);
+        if self.open == Some(index) {
+            self.open = None;
+        }
+        self.queued.retain(|&q| q != index);
+        let mut next = None;
+        if let Phase::Running(_) = batch.phase {
+            self.running -= 1;
+            next = self.next_queued_driver();
+        }
+        for cache_key in &batch.cache_keys {
+            if self
+                .pending
+                .get(cache_key)
+                .is_some_and(|p| p.id == batch.id)
+            {
+                self.pending.remove(cache_key);
+            }
+        }
+        (batch, next)
+    }
+
+    /// The waker of the oldest batch waiting for a permit, which is now free.
+    fn next_queued_driver(&mut self) -> Option<Waker> {
+        let index = self.queued.pop_front()?;
+        self.batches[index].driver_waker()
+    }
+}
+
+impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
+    #[cfg_attr(not(feature = "tokio"), allow(unused_variables))]
+    fn new(config: &Config) -> Self {
+        Batch {
+            id: NEXT_BATCH_ID.fetch_add(1, Ordering::Relaxed),
+            done: Arc::new(Done {
+                results: OnceLock::new(),
+            }),
+            keys: Vec::new(),
+            cache_keys: Vec::new(),
+            primed: Vec::new(),
+            slots: 0,
+            wakers: Vec::new(),
+            live: 0,
+            driver: None,
+            phase: Phase::Collecting,
+            #[cfg(feature = "tokio")]
+            deadline: match config.schedule {
+                Schedule::Window(window) => Some(tokio::time::Instant::now() + window),
+                _ => None,
+            },
+        }
+    }
+
+    /// The keys for the batch function: every slot's, except the slots primed while queued.
+    fn take_keys_to_send(&mut self) -> Vec<L::Key> {
+        let keys = std::mem::take(&mut self.keys);
+        if self.primed.is_empty() {
+            return keys;
+        }
+        self.primed.sort_unstable_by_key(|&(slot, _)| slot);
+        let mut primed = self
+            .primed
+            .iter()
+            .map(|&(slot, _)| slot as usize)
+            .peekable();
+        keys.into_iter()
+            .enumerate()
+            .filter(|&(slot, _)| primed.next_if_eq(&slot).is_none())
+            .map(|(_, key)| key)
+            .collect()
+    }
+
+    /// The waker of the driver, or of any polled waiter when there is no driver (it will claim
+    /// the role at its next poll).
+    fn driver_waker(&self) -> Option<Waker> {
+        let driver = self.driver.and_then(|d| self.wakers[d as usize].as_ref());
+        driver
+            .or_else(|| self.wakers.iter().flatten().next())
+            .cloned()
+    }
+
+    /// The schedule's verdict for a collecting batch, asked by its driver. When the answer is
+    /// "not yet", the driver's waker is registered where the schedule will fire it.
+    fn schedule_says_send(
+        &self,
+        config: &Config,
+        ticket: &mut Ticket<L::Value, L::Error>,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        match config.schedule {
+            Schedule::Frame => {
+                // Yield until a whole trip through the executor adds no key: every load made in
+                // this frame is then in the batch.
+                if ticket.seen == self.slots {
+                    return true;
+                }
+                ticket.seen = self.slots;
+                cx.waker().wake_by_ref();
+                false
+            }
+            Schedule::Yields(n) => {
+                if ticket.yields >= n {
+                    return true;
+                }
+                ticket.yields += 1;
+                cx.waker().wake_by_ref();
+                false
+            }
+            #[cfg(feature = "tokio")]
+            Schedule::Window(_) => {
+                let deadline = self.deadline.expect("windowed batches have a deadline");
+                let sleep = ticket
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                sleep.as_mut().poll(cx).is_ready()
+            }
+            Schedule::Manual => false,
+        }
+    }
+}
+
+/// The batch future: calls the batch function and lines its answer up with the keys.
+fn start<L: Loader, C: CacheKey<L::Key>>(
+    shared: &Arc<Shared<L, C>>,
+    keys: Vec<L::Key>,
+) -> BatchFuture<L> {
+    #[cfg(feature = "tracing")]
+    let span =
+        tracing::debug_span!("coalesce.batch", loader = %shared.config.name, keys = keys.len());
+    let shared = Arc::clone(shared);
+    let fut = async move {
+        if keys.is_empty() {
+            // Every slot was primed while the batch was queued: nothing is left to fetch.
+            return Ok(Vec::new());
+        }
+        let count = keys.len();
+        match shared.loader.load_batch(&keys).await {
+            Ok(output) => output
+                .align(&keys)
+                .map_err(|values| BatchFailure::WrongLength {
+                    keys: count,
+                    values,
+                }),
+            Err(e) => Err(BatchFailure::Error(e)),
+        }
+    };
+    #[cfg(feature = "tracing")]
+    let fut = tracing::Instrument::instrument(fut, span);
+    Box::pin(fut)
+}

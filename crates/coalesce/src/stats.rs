@@ -1,0 +1,51 @@
+//! Counters a loader keeps about its own work.
+//!
+//! They are plain integers updated under the loader's lock, which every load takes anyway, so
+//! keeping them costs no atomic operation on the hot path. [`DataLoader::stats`](crate::DataLoader::stats)
+//! copies them out.
+
+/// What a loader has done since it was built.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// let loader = coalesce::DataLoader::new(coalesce::from_fn(|ids: Vec<u32>| async move {
+///     Ok::<_, std::convert::Infallible>(ids.iter().map(|&id| Ok(id)).collect::<Vec<_>>())
+/// }));
+/// let _ = futures::join!(loader.load(1), loader.load(2), loader.load(1));
+/// let _ = loader.load(2).await;
+/// let stats = loader.stats();
+/// assert_eq!((stats.loads, stats.batches, stats.keys), (4, 1, 2));
+/// assert_eq!((stats.deduplicated, stats.cache_hits), (1, 1));
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Keys asked for, through `load` and `load_many`.
+    pub loads: u64,
+    /// Loads answered from the memo without waiting.
+    pub cache_hits: u64,
+    /// Loads that joined a key already queued or in flight instead of sending it again.
+    pub deduplicated: u64,
+    /// Calls of the batch function.
+    pub batches: u64,
+    /// Keys sent to the batch function, over all batches.
+    pub keys: u64,
+    /// The most keys one batch was given.
+    pub largest_batch: u64,
+    /// Per-key errors the batch function returned.
+    pub key_errors: u64,
+    /// Batches that failed as a whole: an error, a panic, or a result of the wrong length.
+    pub failed_batches: u64,
+}
+
+impl Stats {
+    /// Average keys per batch, or 0 before the first batch.
+    pub fn keys_per_batch(&self) -> f64 {
+        if self.batches == 0 {
+            0.0
+        } else {
+            self.keys as f64 / self.batches as f64
+        }
+    }
+}
