@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::scheduler::{Config, Shared};
-use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule};
+use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule, ValueOf};
 
 /// The options of a [`DataLoader`], with the names the seeds use.
 ///
@@ -199,7 +199,7 @@ impl<L, C, M> Builder<L, C, M>
 where
     L: Loader,
     C: CacheKey<L::Key>,
-    M: IntoCacheMap<C::Key, CacheEntry<L::Value, L::Error>>,
+    M: IntoCacheMap<C::Key, CacheEntry<ValueOf<L>, L::Error>>,
 {
     /// The loader.
     pub fn build(self) -> DataLoader<L, C> {

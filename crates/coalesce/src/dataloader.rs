@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use crate::scheduler::{Admit, Outcome, Shared, Ticket};
-use crate::{Builder, CacheKey, Loader, SameKey, Stats};
+use crate::{Builder, CacheKey, Loader, SameKey, Stats, ValueOf};
 
 /// Batches and memoizes loads by key.
 ///
@@ -145,13 +145,13 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
     /// sent is answered with `value` and left out of the batch.
     ///
     /// Does nothing when the loader was built with [`cache(false)`](Builder::cache).
-    pub fn prime(&self, key: L::Key, value: L::Value) -> &Self {
+    pub fn prime(&self, key: L::Key, value: ValueOf<L>) -> &Self {
         self.shared.prime(std::iter::once((key, value)), false);
         self
     }
 
     /// [`prime`](Self::prime)s each `(key, value)` pair.
-    pub fn prime_many(&self, entries: impl IntoIterator<Item = (L::Key, L::Value)>) -> &Self {
+    pub fn prime_many(&self, entries: impl IntoIterator<Item = (L::Key, ValueOf<L>)>) -> &Self {
         self.shared.prime(entries, false);
         self
     }
@@ -159,13 +159,16 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
     /// Memoizes `value` for `key`, replacing what was there (Strawberry's `prime(force=True)`).
     /// Loads already waiting for a fetch of `key` still get the fetched value; later loads get
     /// `value`.
-    pub fn force_prime(&self, key: L::Key, value: L::Value) -> &Self {
+    pub fn force_prime(&self, key: L::Key, value: ValueOf<L>) -> &Self {
         self.shared.prime(std::iter::once((key, value)), true);
         self
     }
 
     /// [`force_prime`](Self::force_prime)s each `(key, value)` pair.
-    pub fn force_prime_many(&self, entries: impl IntoIterator<Item = (L::Key, L::Value)>) -> &Self {
+    pub fn force_prime_many(
+        &self,
+        entries: impl IntoIterator<Item = (L::Key, ValueOf<L>)>,
+    ) -> &Self {
         self.shared.prime(entries, true);
         self
     }
@@ -219,7 +222,7 @@ pub struct Load<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
 enum LoadState<L: Loader> {
     /// Answered; `None` once handed out.
     Ready(Option<Outcome<L>>),
-    Waiting(Ticket<L::Value, L::Error>, u32),
+    Waiting(Ticket<ValueOf<L>, L::Error>, u32),
 }
 
 // Nothing in a `Load` is pinned structurally (the future never hands out `Pin<&mut>` to a
@@ -262,7 +265,7 @@ pub struct LoadMany<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
 }
 
 struct Wait<L: Loader> {
-    ticket: Ticket<L::Value, L::Error>,
+    ticket: Ticket<ValueOf<L>, L::Error>,
     /// (position in `results`, slot in the batch) of each key waiting on this batch.
     slots: Vec<(u32, u32)>,
 }

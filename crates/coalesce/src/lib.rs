@@ -155,9 +155,9 @@
 //! struct ById(Weak<UserLoaders>);
 //! impl Loader for ById {
 //!     type Key = u64;
-//!     type Value = Option<User>;
+//!     type Output = HashMap<u64, User>; // loads give Option<User>
 //!     type Error = std::convert::Infallible;
-//!     async fn load_batch(&self, ids: &[u64]) -> Result<HashMap<u64, User>, Self::Error> {
+//!     async fn load_batch(&self, ids: &[u64]) -> Result<Self::Output, Self::Error> {
 //!         let users: Vec<User> = table().into_iter().filter(|u| ids.contains(&u.id)).collect();
 //!         if let Some(loaders) = self.0.upgrade() {
 //!             loaders.by_name.prime_many(users.iter().map(|u| (u.username.clone(), Some(u.clone()))));
@@ -169,9 +169,9 @@
 //! struct ByName(Weak<UserLoaders>);
 //! impl Loader for ByName {
 //!     type Key = String;
-//!     type Value = Option<User>;
+//!     type Output = HashMap<String, User>;
 //!     type Error = std::convert::Infallible;
-//!     async fn load_batch(&self, names: &[String]) -> Result<HashMap<String, User>, Self::Error> {
+//!     async fn load_batch(&self, names: &[String]) -> Result<Self::Output, Self::Error> {
 //!         let users: Vec<User> = table().into_iter().filter(|u| names.contains(&u.username)).collect();
 //!         if let Some(loaders) = self.0.upgrade() {
 //!             loaders.by_id.prime_many(users.iter().map(|u| (u.id, Some(u.clone()))));
@@ -222,7 +222,7 @@ pub use cache::{CacheEntry, CacheMap, NoCache};
 pub use dataloader::{DataLoader, Load, LoadMany};
 pub use error::LoadError;
 pub use key::{CacheKey, SameKey};
-pub use loader::{FnLoader, Loader, from_fn};
+pub use loader::{FnLoader, Loader, ValueOf, from_fn};
 pub use output::{BatchOutput, Grouped, by_key, group_by};
 pub use registry::{Loaders, MissingLoader};
 pub use schedule::Schedule;

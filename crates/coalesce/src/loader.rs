@@ -27,10 +27,10 @@ use crate::BatchOutput;
 ///
 /// impl Loader for UserLoader {
 ///     type Key = u64;
-///     type Value = Option<User>; // the mapped shape: a missing id loads as `None`
+///     type Output = HashMap<u64, User>; // the mapped shape: loads give `Option<User>`
 ///     type Error = std::convert::Infallible;
 ///
-///     async fn load_batch(&self, ids: &[u64]) -> Result<HashMap<u64, User>, Self::Error> {
+///     async fn load_batch(&self, ids: &[u64]) -> Result<Self::Output, Self::Error> {
 ///         // SELECT id, name FROM users WHERE id IN (...): rows in any order, some missing.
 ///         let rows = ids.iter().filter_map(|id| {
 ///             self.table.get(id).map(|name| User { id: *id, name: name.clone() })
@@ -48,9 +48,10 @@ use crate::BatchOutput;
 pub trait Loader: Send + Sync + 'static {
     /// What callers load by, such as a primary key.
     type Key: Send + Sync + 'static;
-    /// What one key loads to. Cloned out of the memo for every load: make it cheap to clone
-    /// (`Arc<Row>`, or a small row).
-    type Value: Clone + Send + Sync + 'static;
+    /// What the batch function returns for a batch: one of the [`BatchOutput`] shapes, which
+    /// also fixes what one key loads to ([`ValueOf<Self>`]). That value is cloned out of the memo
+    /// for every load: make it cheap to clone (`Arc<Row>`, or a small row).
+    type Output: BatchOutput<Self::Key, Self::Error, Value: Clone + Send + Sync + 'static>;
     /// The batch function's error. Need not be `Clone`: coalesce shares it behind an `Arc`.
     type Error: Send + Sync + 'static;
 
@@ -62,16 +63,19 @@ pub trait Loader: Send + Sync + 'static {
     fn load_batch(
         &self,
         keys: &[Self::Key],
-    ) -> impl Future<
-        Output = Result<impl BatchOutput<Self::Key, Self::Error, Value = Self::Value>, Self::Error>,
-    > + Send;
+    ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
+/// What one key of loader `L` loads to: `V` for a positional `Vec<Result<V, E>>`, `Option<V>`
+/// for a mapped `HashMap<K, V>`, `Vec<V>` for a [`Grouped<K, V>`](crate::Grouped).
+pub type ValueOf<L> =
+    <<L as Loader>::Output as BatchOutput<<L as Loader>::Key, <L as Loader>::Error>>::Value;
+
 /// A [`Loader`] made from a closure by [`from_fn`].
-pub struct FnLoader<F, K, V, E> {
+pub struct FnLoader<F, K, O, E> {
     f: F,
-    // `fn(K) -> (V, E)` keeps the loader `Send + Sync` whatever K, V and E are: it holds none.
-    types: PhantomData<fn(K) -> (V, E)>,
+    // `fn(K) -> (O, E)` keeps the loader `Send + Sync` whatever K, O and E are: it holds none.
+    types: PhantomData<fn(K) -> (O, E)>,
 }
 
 /// Makes a batch function from a closure that takes the keys of a batch and returns a future.
@@ -91,7 +95,7 @@ pub struct FnLoader<F, K, V, E> {
 /// assert_eq!(loader.stats().batches, 1);
 /// # });
 /// ```
-pub fn from_fn<F, Fut, O, K, E>(f: F) -> FnLoader<F, K, O::Value, E>
+pub fn from_fn<F, Fut, O, K, E>(f: F) -> FnLoader<F, K, O, E>
 where
     F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, E>> + Send,
@@ -103,23 +107,19 @@ where
     }
 }
 
-impl<F, Fut, O, K, V, E> Loader for FnLoader<F, K, V, E>
+impl<F, Fut, O, K, E> Loader for FnLoader<F, K, O, E>
 where
     F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<O, E>> + Send,
-    O: BatchOutput<K, E, Value = V>,
+    O: BatchOutput<K, E, Value: Clone + Send + Sync + 'static> + 'static,
     K: Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
 {
     type Key = K;
-    type Value = V;
+    type Output = O;
     type Error = E;
 
-    fn load_batch(
-        &self,
-        keys: &[K],
-    ) -> impl Future<Output = Result<impl BatchOutput<K, E, Value = V>, E>> + Send {
+    fn load_batch(&self, keys: &[K]) -> impl Future<Output = Result<O, E>> + Send {
         (self.f)(keys.to_vec())
     }
 }

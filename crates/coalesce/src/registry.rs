@@ -18,9 +18,9 @@ use crate::{CacheKey, DataLoader, Loader, SameKey, Stats};
 /// struct UserLoader { viewer: u64 }
 /// impl Loader for UserLoader {
 ///     type Key = u64;
-///     type Value = String;
+///     type Output = Vec<Result<String, Self::Error>>; // positional: loads give String
 ///     type Error = std::convert::Infallible;
-///     async fn load_batch(&self, ids: &[u64]) -> Result<Vec<Result<String, Self::Error>>, Self::Error> {
+///     async fn load_batch(&self, ids: &[u64]) -> Result<Self::Output, Self::Error> {
 ///         Ok(ids.iter().map(|id| Ok(format!("user {id}, as seen by {}", self.viewer))).collect())
 ///     }
 /// }

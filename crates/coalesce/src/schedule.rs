@@ -9,8 +9,9 @@ use std::fmt;
 /// graphql/dataloader sends a batch once every promise job queued in the current tick has run.
 /// Rust has no such global queue, so coalesce uses the executor's own turn instead: the first
 /// waiter polled for a new batch (its *driver*) yields back to the executor, and sends the batch
-/// at the first poll after which the batch has stopped growing. Every load that the same task, or
-/// any task the executor runs before the driver's next poll, makes in the meantime is in the batch.
+/// once two trips through the executor in a row have added no key to it. Every load that the
+/// same task, or any task the executor runs before then, makes in the meantime is in the batch,
+/// including loads made by futures that yield once before they load.
 /// No timer is involved: the added latency is one or two trips through the executor's run queue,
 /// microseconds, where async-graphql's loader waits a millisecond.
 ///
@@ -27,7 +28,7 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Schedule {
-    /// Send when the batch stops growing between two polls of its driver. The default.
+    /// Send when the batch has stopped growing for two trips through the executor. The default.
     #[default]
     Frame,
     /// Send after the driver has yielded to the executor this many times, grown or not (the

@@ -67,15 +67,17 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use crate::error::{BatchFailure, panic_message};
-use crate::{BatchOutput, CacheEntry, CacheKey, CacheMap, LoadError, Loader, Schedule, Stats};
+use crate::{
+    BatchOutput, CacheEntry, CacheKey, CacheMap, LoadError, Loader, Schedule, Stats, ValueOf,
+};
 
 /// A load's answer.
-pub(crate) type Outcome<L> = Result<<L as Loader>::Value, LoadError<<L as Loader>::Error>>;
+pub(crate) type Outcome<L> = Result<ValueOf<L>, LoadError<<L as Loader>::Error>>;
 
 type CacheKeyOf<L, C> = <C as CacheKey<<L as Loader>::Key>>::Key;
-type Entry<L> = CacheEntry<<L as Loader>::Value, <L as Loader>::Error>;
+type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
 type BoxedMap<L, C> = Box<dyn CacheMap<CacheKeyOf<L, C>, Entry<L>>>;
-type Aligned<L> = Vec<Result<<L as Loader>::Value, <L as Loader>::Error>>;
+type Aligned<L> = Vec<Result<ValueOf<L>, <L as Loader>::Error>>;
 type BatchFuture<L> =
     Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
 
@@ -128,14 +130,14 @@ enum Phase<L: Loader> {
 struct Batch<L: Loader, C: CacheKey<L::Key>> {
     /// Unique across all loaders, for cycle detection.
     id: u64,
-    done: Arc<Done<L::Value, L::Error>>,
+    done: Arc<Done<ValueOf<L>, L::Error>>,
     /// The key of each slot; moved into the batch future when it starts.
     keys: Vec<L::Key>,
     /// The cache key of each slot (empty when the cache is off), to find the slot's `pending`
     /// entry when the batch completes.
     cache_keys: Vec<CacheKeyOf<L, C>>,
     /// Slots answered by `prime` before the batch was sent: not sent to the batch function.
-    primed: Vec<(u32, L::Value)>,
+    primed: Vec<(u32, ValueOf<L>)>,
     slots: u32,
     /// One entry per waiter (a `load`, or a `load_many` with keys in this batch); `None` until
     /// the waiter is first polled and after it is dropped.
@@ -175,7 +177,8 @@ pub(crate) struct Ticket<V, E> {
     waiter: u32,
     /// Frame rule: the batch's size at this waiter's last poll as its driver.
     seen: u32,
-    /// `Schedule::Yields`: how often this waiter has yielded as the driver.
+    /// How often this waiter has yielded as the driver: in a row without growth for the frame
+    /// rule, in all for `Schedule::Yields`.
     yields: u32,
     #[cfg(feature = "tokio")]
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -199,6 +202,12 @@ pub(crate) enum Admit<L: Loader> {
     /// In batch `batch`, slot `slot`.
     Queued { batch: usize, slot: u32 },
 }
+
+/// Frame rule: how many trips through the executor in a row must add no key before a batch is
+/// sent. One would miss loads made by futures that yield once before loading (tokio's cooperative
+/// budget can force exactly that on a resolver); each extra round costs one executor trip per
+/// batch, not per load.
+const QUIET_ROUNDS: u32 = 2;
 
 static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -279,7 +288,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
     /// Polls `ticket` until its batch has completed, driving the batch if it is this waiter's turn.
     pub(crate) fn poll_ticket(
         self: &Arc<Self>,
-        ticket: &mut Ticket<L::Value, L::Error>,
+        ticket: &mut Ticket<ValueOf<L>, L::Error>,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         loop {
@@ -385,7 +394,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
     }
 
     /// A waiter gives up before its batch completed.
-    pub(crate) fn leave(&self, ticket: &Ticket<L::Value, L::Error>) {
+    pub(crate) fn leave(&self, ticket: &Ticket<ValueOf<L>, L::Error>) {
         if ticket.is_done() {
             return;
         }
@@ -452,7 +461,11 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
     /// Memoizes values loaded some other way. A key already memoized or in flight is left alone
     /// unless `force`; a key queued in a batch not yet sent is answered with the value and taken
     /// out of the batch (it will not be fetched), as in Strawberry.
-    pub(crate) fn prime(&self, entries: impl IntoIterator<Item = (L::Key, L::Value)>, force: bool) {
+    pub(crate) fn prime(
+        &self,
+        entries: impl IntoIterator<Item = (L::Key, ValueOf<L>)>,
+        force: bool,
+    ) {
         let mut wake = WakeOnDrop(Vec::new());
         self.with_cache(|state| {
             for (key, value) in entries {
@@ -513,7 +526,7 @@ pub(crate) struct Registrar<'s, L: Loader, C: CacheKey<L::Key>> {
 
 impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
     /// Registers a new waiter in `batch`.
-    pub(crate) fn register(&mut self, batch: usize) -> Ticket<L::Value, L::Error> {
+    pub(crate) fn register(&mut self, batch: usize) -> Ticket<ValueOf<L>, L::Error> {
         let b = &mut self.state.batches[batch];
         b.wakers.push(None);
         b.live += 1;
@@ -604,7 +617,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
     fn drive(
         &mut self,
         shared: &Arc<Shared<L, C>>,
-        ticket: &mut Ticket<L::Value, L::Error>,
+        ticket: &mut Ticket<ValueOf<L>, L::Error>,
         cx: &mut Context<'_>,
     ) -> Option<(BatchFuture<L>, u64)> {
         let index = ticket.batch;
@@ -742,17 +755,22 @@ impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
     fn schedule_says_send(
         &self,
         config: &Config,
-        ticket: &mut Ticket<L::Value, L::Error>,
+        ticket: &mut Ticket<ValueOf<L>, L::Error>,
         cx: &mut Context<'_>,
     ) -> bool {
         match config.schedule {
             Schedule::Frame => {
-                // Yield until a whole trip through the executor adds no key: every load made in
-                // this frame is then in the batch.
-                if ticket.seen == self.slots {
-                    return true;
+                // Yield until QUIET_ROUNDS trips through the executor in a row add no key: every
+                // load made in this frame, even by a future that yielded once first, is then in.
+                if ticket.seen != self.slots {
+                    ticket.seen = self.slots;
+                    ticket.yields = 0;
+                } else {
+                    ticket.yields += 1;
+                    if ticket.yields >= QUIET_ROUNDS {
+                        return true;
+                    }
                 }
-                ticket.seen = self.slots;
                 cx.waker().wake_by_ref();
                 false
             }

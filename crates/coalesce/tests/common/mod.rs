@@ -1,0 +1,141 @@
+//! Test doubles shared by the integration tests: a batch function that records its calls, a
+//! controllable gate to hold a batch in flight, and a no-op waker for polling by hand.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use coalesce::{DataLoader, Loader};
+
+/// The keys of every call of a batch function, in call order.
+#[derive(Clone, Default)]
+pub struct Calls(Arc<Mutex<Vec<Vec<u64>>>>);
+
+impl Calls {
+    pub fn record(&self, keys: &[u64]) {
+        self.0.lock().unwrap().push(keys.to_vec());
+    }
+    pub fn batches(&self) -> Vec<Vec<u64>> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+/// An error that is deliberately not `Clone`, like `sqlx::Error`.
+#[derive(Debug, PartialEq)]
+pub struct TestError(pub String);
+
+impl fmt::Display for TestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TestError {}
+
+/// Keys at or above this load as a per-key "not found" error.
+pub const MISSING: u64 = 1_000_000;
+
+/// Loads `key * 10`, and a per-key error for keys `>= MISSING`, recording each batch.
+pub struct Echo {
+    pub calls: Calls,
+}
+
+impl Loader for Echo {
+    type Key = u64;
+    type Output = Vec<Result<u64, TestError>>;
+    type Error = TestError;
+
+    async fn load_batch(&self, keys: &[u64]) -> Result<Self::Output, TestError> {
+        self.calls.record(keys);
+        Ok(keys.iter().map(|&k| echo_value(k)).collect())
+    }
+}
+
+pub fn echo_value(key: u64) -> Result<u64, TestError> {
+    if key >= MISSING {
+        Err(TestError(format!("key {key} not found")))
+    } else {
+        Ok(key * 10)
+    }
+}
+
+/// A default `Echo` loader and the record of its calls.
+pub fn echo() -> (DataLoader<Echo>, Calls) {
+    let calls = Calls::default();
+    (
+        DataLoader::new(Echo {
+            calls: calls.clone(),
+        }),
+        calls,
+    )
+}
+
+/// A future that is pending until `open` is called: holds a batch in flight for as long as a
+/// test needs, without sleeping.
+#[derive(Clone, Default)]
+pub struct Gate {
+    open: Arc<AtomicBool>,
+    waker: Arc<Mutex<Option<Waker>>>,
+    /// How many futures are waiting at the gate right now.
+    pub waiting: Arc<AtomicUsize>,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().unwrap().take() {
+            w.wake();
+        }
+    }
+
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let gate = self.clone();
+        gate.waiting.fetch_add(1, Ordering::SeqCst);
+        let _leave = Leave(gate.waiting.clone());
+        std::future::poll_fn(move |cx| {
+            let _ = &_leave;
+            if gate.open.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *gate.waker.lock().unwrap() = Some(cx.waker().clone());
+            if gate.open.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+struct Leave(Arc<AtomicUsize>);
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Polls `fut` once with a waker that does nothing.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Yields to the executor once, like `tokio::task::yield_now`, on any executor.
+pub async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,232 @@
+//! What each kind of failure does to the loads of a batch, and to the memo.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use coalesce::{DataLoader, LoadError};
+use common::{MISSING, TestError, echo};
+use futures::executor::block_on;
+use futures::future::join_all;
+
+/// A batch function that fails its first `failures` calls in the way `fail` says, then works.
+fn failing_first(
+    failures: usize,
+    fail: impl Fn(&[u64]) -> Result<Vec<Result<u64, TestError>>, TestError> + Send + Sync + 'static,
+) -> (
+    DataLoader<
+        impl coalesce::Loader<Key = u64, Output = Vec<Result<u64, TestError>>, Error = TestError>,
+    >,
+    Arc<AtomicUsize>,
+) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let loader = DataLoader::new(coalesce::from_fn(move |keys: Vec<u64>| {
+        let call = counter.fetch_add(1, Ordering::SeqCst);
+        let result = if call < failures {
+            fail(&keys)
+        } else {
+            Ok(keys.iter().map(|&k| Ok(k * 10)).collect())
+        };
+        async move { result }
+    }));
+    (loader, calls)
+}
+
+#[test]
+fn a_per_key_error_reaches_that_key_only() {
+    let (loader, _) = echo();
+    let (ok, missing) = block_on(async { futures::join!(loader.load(1), loader.load(MISSING)) });
+    assert_eq!(ok.unwrap(), 10);
+    match missing.unwrap_err() {
+        LoadError::Key(e) => assert_eq!(e.0, format!("key {MISSING} not found")),
+        other => panic!("expected a per-key error, got {other:?}"),
+    }
+    assert_eq!(loader.stats().key_errors, 1);
+}
+
+#[test]
+fn a_per_key_error_is_cached_like_a_value() {
+    let (loader, calls) = echo();
+    assert!(block_on(loader.load(MISSING)).is_err());
+    assert!(block_on(loader.load(MISSING)).is_err());
+    assert_eq!(calls.count(), 1);
+    loader.clear(&MISSING);
+    assert!(block_on(loader.load(MISSING)).is_err());
+    assert_eq!(calls.count(), 2, "clear lets an error be retried");
+}
+
+#[test]
+fn load_many_never_fails_as_a_whole() {
+    let (loader, _) = echo();
+    let results = block_on(loader.load_many([1, MISSING, 3]));
+    assert_eq!(results[0].as_ref().unwrap(), &10);
+    assert!(results[1].as_ref().unwrap_err().is_key_error());
+    assert_eq!(results[2].as_ref().unwrap(), &30);
+}
+
+#[test]
+fn whole_batch_error_reaches_every_load_of_the_batch() {
+    let (loader, _) = failing_first(1, |_| Err(TestError("database is down".into())));
+    let results = block_on(join_all([1, 2, 3].map(|k| loader.load(k))));
+    for result in results {
+        match result.unwrap_err() {
+            LoadError::Batch(e) => assert_eq!(e.0, "database is down"),
+            other => panic!("expected a batch error, got {other:?}"),
+        }
+    }
+    assert_eq!(loader.stats().failed_batches, 1);
+}
+
+#[test]
+fn whole_batch_error_is_not_cached() {
+    let (loader, calls) = failing_first(1, |_| Err(TestError("database is down".into())));
+    assert!(block_on(loader.load(1)).is_err());
+    assert_eq!(
+        block_on(loader.load(1)).unwrap(),
+        10,
+        "the next load retries"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn wrong_length_fails_every_load_and_names_both_counts() {
+    let (loader, calls) =
+        failing_first(1, |keys| Ok(keys.iter().skip(1).map(|&k| Ok(k)).collect()));
+    let results = block_on(join_all([1, 2, 3].map(|k| loader.load(k))));
+    for result in results {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LoadError::WrongLength {
+                    keys: 3,
+                    values: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("returned 2 values for 3 keys"),
+            "{message}"
+        );
+    }
+    assert_eq!(block_on(loader.load(1)).unwrap(), 10, "nothing was cached");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_panicking_batch_fails_its_loads_and_leaves_the_loader_usable() {
+    let (loader, calls) = failing_first(1, |_| panic!("the batch function exploded"));
+    let results = block_on(join_all([1, 2].map(|k| loader.load(k))));
+    for result in results {
+        match result.unwrap_err() {
+            LoadError::Panic { message, .. } => {
+                assert_eq!(&*message, "the batch function exploded")
+            }
+            other => panic!("expected a panic error, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        block_on(loader.load(1)).unwrap(),
+        10,
+        "nothing was cached, the loader still works"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_panic_after_an_await_in_the_batch_function_is_caught_too() {
+    let loader = DataLoader::new(coalesce::from_fn(|keys: Vec<u64>| async move {
+        common::yield_now().await;
+        if keys.contains(&13) {
+            panic!("unlucky key");
+        }
+        Ok::<_, TestError>(keys.iter().map(|&k| Ok(k)).collect::<Vec<_>>())
+    }));
+    let results = block_on(join_all([12, 13].map(|k| loader.load(k))));
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(LoadError::Panic { .. })))
+    );
+}
+
+#[test]
+fn panic_message_names_the_loader() {
+    let loader = DataLoader::builder(coalesce::from_fn(|_: Vec<u64>| async move {
+        if true {
+            panic!("boom");
+        }
+        Ok::<Vec<Result<u64, TestError>>, TestError>(vec![])
+    }))
+    .name("users")
+    .build();
+    let err = block_on(loader.load(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "batch function of loader `users` panicked: boom"
+    );
+}
+
+#[test]
+fn a_batch_function_loading_a_key_of_its_own_batch_gets_a_cycle_error_not_a_hang() {
+    struct Cyclic {
+        me: Arc<std::sync::OnceLock<DataLoader<Cyclic>>>,
+    }
+    impl coalesce::Loader for Cyclic {
+        type Key = u64;
+        type Output = Vec<Result<String, TestError>>;
+        type Error = TestError;
+        async fn load_batch(&self, keys: &[u64]) -> Result<Self::Output, TestError> {
+            let me = self.me.get().unwrap();
+            // Key 1 asks for itself, which is being loaded right now by this very batch.
+            let inner = me.load(keys[0]).await;
+            Ok(keys.iter().map(|_| Ok(format!("{inner:?}"))).collect())
+        }
+    }
+    let me = Arc::new(std::sync::OnceLock::new());
+    let loader = DataLoader::builder(Cyclic { me: me.clone() })
+        .name("cyclic")
+        .build();
+    assert!(me.set(loader.clone()).is_ok());
+    let value = block_on(loader.load(1)).unwrap();
+    assert!(value.contains("Cycle"), "{value}");
+}
+
+#[test]
+fn load_error_works_with_question_mark_into_anyhow() {
+    fn fetch(loader: &DataLoader<common::Echo>, key: u64) -> anyhow::Result<u64> {
+        Ok(block_on(loader.load(key))?)
+    }
+    let (loader, _) = echo();
+    assert_eq!(fetch(&loader, 1).unwrap(), 10);
+    let err = fetch(&loader, MISSING).unwrap_err();
+    assert_eq!(err.to_string(), format!("key {MISSING} not found"));
+    assert!(err.downcast_ref::<LoadError<TestError>>().is_some());
+}
+
+#[test]
+fn load_error_is_clone_although_the_source_error_is_not() {
+    let (loader, _) = echo();
+    let err = block_on(loader.load(MISSING)).unwrap_err();
+    let copy = err.clone();
+    assert_eq!(copy.to_string(), err.to_string());
+    assert_eq!(
+        copy.source_error().unwrap().0,
+        format!("key {MISSING} not found")
+    );
+}
+
+#[test]
+fn batch_error_has_the_source_as_its_error_source() {
+    let (loader, _) = failing_first(1, |_| Err(TestError("database is down".into())));
+    let err = block_on(loader.load(1)).unwrap_err();
+    assert_eq!(err.to_string(), "batch load failed: database is down");
+    let source = std::error::Error::source(&err).unwrap();
+    assert_eq!(source.to_string(), "database is down");
+}
