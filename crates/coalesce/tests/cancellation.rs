@@ -11,9 +11,7 @@ use futures::executor::block_on;
 
 /// A loader whose batches wait at `gate`, recording calls and noting cancelled fetches.
 fn gated() -> (
-    DataLoader<
-        impl coalesce::Loader<Key = u64, Output = Vec<Result<u64, TestError>>, Error = TestError>,
-    >,
+    DataLoader<impl common::U64Loader>,
     Gate,
     Calls,
     Arc<AtomicUsize>,

@@ -14,12 +14,7 @@ use futures::future::join_all;
 fn failing_first(
     failures: usize,
     fail: impl Fn(&[u64]) -> Result<Vec<Result<u64, TestError>>, TestError> + Send + Sync + 'static,
-) -> (
-    DataLoader<
-        impl coalesce::Loader<Key = u64, Output = Vec<Result<u64, TestError>>, Error = TestError>,
-    >,
-    Arc<AtomicUsize>,
-) {
+) -> (DataLoader<impl common::U64Loader>, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let loader = DataLoader::new(coalesce::from_fn(move |keys: Vec<u64>| {

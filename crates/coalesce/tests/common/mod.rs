@@ -139,3 +139,14 @@ pub async fn yield_now() {
     })
     .await
 }
+
+/// Any loader shaped like [`Echo`]: u64 keys, positional u64 values, `TestError`.
+pub trait U64Loader:
+    Loader<Key = u64, Output = Vec<Result<u64, TestError>>, Error = TestError>
+{
+}
+
+impl<L: Loader<Key = u64, Output = Vec<Result<u64, TestError>>, Error = TestError>> U64Loader
+    for L
+{
+}
