@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::scheduler::{Config, Shared};
+use crate::scheduler::{Config, Hasher, Shared};
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule, ValueOf};
 
 /// The options of a [`DataLoader`], with the names the seeds use.
@@ -59,10 +59,10 @@ impl<K, V, M: CacheMap<K, V>> IntoCacheMap<K, V> for CustomCacheMap<M> {
 
 impl<K, V> IntoCacheMap<K, V> for DefaultCacheMap
 where
-    HashMap<K, V>: CacheMap<K, V>,
+    HashMap<K, V, Hasher>: CacheMap<K, V>,
 {
     fn into_cache_map(self) -> Box<dyn CacheMap<K, V>> {
-        Box::new(HashMap::new())
+        Box::new(HashMap::<K, V, Hasher>::default())
     }
 }
 

@@ -200,7 +200,8 @@
 //!   warning for each failed batch.
 //! - `moka`: [`cache::lru`] and [`cache::ttl`] memos, and [`CacheMap`] for any `moka` cache.
 //!
-//! Without features the crate depends on `std` and `slab` alone.
+//! Without features the crate depends on `std`, `slab` (batch storage) and `foldhash` (the hasher
+//! of its maps) alone.
 
 #![warn(missing_docs)]
 
