@@ -205,6 +205,11 @@
 
 #![warn(missing_docs)]
 
+/// The README's examples run as doctests, so that what it shows keeps compiling and passing.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub mod cache;
 
 mod builder;
