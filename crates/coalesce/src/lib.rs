@@ -211,6 +211,7 @@
 struct ReadmeDoctests;
 
 pub mod cache;
+pub mod sync;
 
 mod builder;
 mod dataloader;

@@ -1,0 +1,261 @@
+//! [`Runner`], which resolves deferred loads round by round, and [`SyncDataLoader`].
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::ops::Deref;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use super::deferred::Resolver;
+use super::{Blocking, Deferred, SyncLoader, Unresolved};
+use crate::scheduler::{Admit, Outcome, Ticket};
+use crate::{Builder, CacheEntry, CacheKey, DataLoader, IntoCacheMap, SameKey, ValueOf};
+
+/// Resolves the deferred loads of one request: the seeds' `DeferredExecutionContext`.
+///
+/// Build one per request (it is cheap), build the request's loaders with it, then
+/// [`run`](Self::run) it, or [`resolve`](Self::resolve) the value you need.
+#[derive(Default)]
+pub struct Runner {
+    /// Loaders with keys waiting for the next round, each once.
+    due: Rc<RefCell<Vec<Weak<dyn Round>>>>,
+    rounds: Cell<u64>,
+}
+
+/// A loader as the runner sees it: something to run once per round.
+trait Round {
+    fn run_round(&self);
+}
+
+impl Runner {
+    /// A runner with no loaders yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs rounds until no loader has a key waiting: every deferred load made through this
+    /// runner's loaders, and every load their continuations made, is then resolved. Returns how
+    /// many rounds that took (0 when nothing was pending).
+    pub fn run(&self) -> u64 {
+        let mut rounds = 0;
+        loop {
+            let due = std::mem::take(&mut *self.due.borrow_mut());
+            if due.is_empty() {
+                self.rounds.set(self.rounds.get() + rounds);
+                return rounds;
+            }
+            rounds += 1;
+            for loader in due.iter().filter_map(Weak::upgrade) {
+                loader.run_round();
+            }
+        }
+    }
+
+    /// [`run`](Self::run)s, then takes `value` out: the value, or [`Unresolved`] if it waits on
+    /// something this runner cannot resolve.
+    pub fn resolve<T: 'static>(&self, value: Deferred<T>) -> Result<T, Unresolved> {
+        self.run();
+        value.try_take()
+    }
+
+    /// Rounds run so far, over all calls of [`run`](Self::run).
+    pub fn rounds(&self) -> u64 {
+        self.rounds.get()
+    }
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("due", &self.due.borrow().len())
+            .field("rounds", &self.rounds.get())
+            .finish()
+    }
+}
+
+/// A [`DataLoader`] with a synchronous batch function, whose loads are [`Deferred`] values
+/// resolved by a [`Runner`]. See the [module documentation](super).
+///
+/// Everything but `load` and `load_many` (`clear`, `prime`, `stats`, ...) is the underlying
+/// `DataLoader`'s, through `Deref`. Cheap to clone; clones share the memo and the runner.
+pub struct SyncDataLoader<S: SyncLoader, C: CacheKey<S::Key> = SameKey> {
+    inner: Rc<Inner<S, C>>,
+}
+
+struct Inner<S: SyncLoader, C: CacheKey<S::Key>> {
+    loader: DataLoader<Blocking<S>, C>,
+    /// Loads waiting for this loader's next round.
+    waiting: RefCell<Vec<Waiting<S>>>,
+    /// Whether this loader is in the runner's `due` list.
+    due: Cell<bool>,
+    runner: Weak<RefCell<Vec<Weak<dyn Round>>>>,
+    me: Weak<Inner<S, C>>,
+}
+
+struct Waiting<S: SyncLoader> {
+    ticket: Ticket<ValueOf<Blocking<S>>, S::Error>,
+    slot: u32,
+    resolver: Resolver<Outcome<Blocking<S>>>,
+}
+
+impl<S: SyncLoader> SyncDataLoader<S>
+where
+    SameKey: CacheKey<S::Key>,
+{
+    /// A loader with default options, resolved by `runner`.
+    pub fn new(runner: &Runner, loader: S) -> Self {
+        Builder::new(Blocking(loader)).build_sync(runner)
+    }
+}
+
+impl<S: SyncLoader, C, M> Builder<Blocking<S>, C, M>
+where
+    C: CacheKey<S::Key>,
+    M: IntoCacheMap<C::Key, CacheEntry<ValueOf<Blocking<S>>, S::Error>>,
+{
+    /// The synchronous loader these options describe, resolved by `runner`. The
+    /// [`schedule`](Builder::schedule) and [`max_concurrent_batches`](Builder::max_concurrent_batches)
+    /// options do not apply: the runner sends every batch of a round, one after another.
+    pub fn build_sync(self, runner: &Runner) -> SyncDataLoader<S, C> {
+        let loader = self.build();
+        let runner = Rc::downgrade(&runner.due);
+        SyncDataLoader {
+            inner: Rc::new_cyclic(|me| Inner {
+                loader,
+                waiting: RefCell::new(Vec::new()),
+                due: Cell::new(false),
+                runner,
+                me: me.clone(),
+            }),
+        }
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> SyncDataLoader<S, C> {
+    /// Loads one key: a [`Deferred`] value or error, known once the runner has run (at once for
+    /// a memoized key).
+    pub fn load(&self, key: S::Key) -> Deferred<Outcome<Blocking<S>>> {
+        let mut deferred = None;
+        self.inner
+            .loader
+            .shared
+            .admit(std::iter::once(key), |place, registrar| {
+                deferred = Some(match place {
+                    Admit::Ready(outcome) => Deferred::ready(outcome),
+                    Admit::Queued { batch, slot } => {
+                        let (deferred, resolver) = Deferred::pending();
+                        self.inner.waiting.borrow_mut().push(Waiting {
+                            ticket: registrar.register(batch),
+                            slot,
+                            resolver,
+                        });
+                        deferred
+                    }
+                });
+            });
+        self.inner.mark_due();
+        deferred.expect("admit places every key")
+    }
+
+    /// Loads several keys: one result per key, in order, never failing as a whole (what
+    /// graphql-sync-dataloaders lacks, their #12).
+    pub fn load_many(
+        &self,
+        keys: impl IntoIterator<Item = S::Key>,
+    ) -> Deferred<Vec<Outcome<Blocking<S>>>> {
+        Deferred::join_all(
+            keys.into_iter()
+                .map(|key| self.load(key))
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> Inner<S, C> {
+    fn mark_due(&self) {
+        if self.waiting.borrow().is_empty() || self.due.replace(true) {
+            return;
+        }
+        match self.runner.upgrade() {
+            Some(due) => due.borrow_mut().push(self.me.clone()),
+            // The runner is gone: these loads stay unresolved, and reading them says so.
+            None => self.due.set(false),
+        }
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> Round for Inner<S, C> {
+    fn run_round(&self) {
+        self.due.set(false);
+        let mut waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        // Send what has collected; keys that continuations queue below form the next round.
+        self.loader.dispatch();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut answered = Vec::with_capacity(waiting.len());
+        // A synchronous batch completes inside the poll that starts it, so a ticket is answered
+        // by its first poll, unless it waits for a `max_concurrent_batches` permit, which the
+        // batches polled before it free: poll again while that makes progress.
+        loop {
+            let before = waiting.len();
+            let mut pending = Vec::new();
+            for mut w in waiting {
+                match self.loader.shared.poll_ticket(&mut w.ticket, &mut cx) {
+                    Poll::Ready(()) => {
+                        let outcome = w.ticket.done.get(w.slot);
+                        answered.push((
+                            outcome.expect("a completed batch answers its slots"),
+                            w.resolver,
+                        ));
+                    }
+                    Poll::Pending => pending.push(w),
+                }
+            }
+            waiting = pending;
+            if waiting.is_empty() || waiting.len() == before {
+                break;
+            }
+        }
+        // Only a batch driven from elsewhere (an async load of the same key through `Deref`)
+        // can leave a ticket here. It is kept for a later round but does not make the loader
+        // due again, so `run` always ends; until answered, its value reads as `Unresolved`.
+        self.waiting.borrow_mut().extend(waiting);
+        // Continuations run last, with no borrow held: they may load from any loader, this one
+        // included.
+        for (outcome, resolver) in answered {
+            resolver.resolve(outcome);
+        }
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> Drop for Inner<S, C> {
+    fn drop(&mut self) {
+        for w in self.waiting.get_mut().drain(..) {
+            self.loader.shared.leave(&w.ticket);
+        }
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> Deref for SyncDataLoader<S, C> {
+    type Target = DataLoader<Blocking<S>, C>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner.loader
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> Clone for SyncDataLoader<S, C> {
+    fn clone(&self) -> Self {
+        SyncDataLoader {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S: SyncLoader, C: CacheKey<S::Key>> fmt::Debug for SyncDataLoader<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncDataLoader")
+            .field("name", &self.name())
+            .field("waiting", &self.inner.waiting.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
