@@ -5,7 +5,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use coalesce::{Builder, CacheEntry, CacheMap, DataLoader, NoCache};
-use common::{Calls, Echo, Gate, TestError, echo, poll_once};
+use common::{Calls, Echo, TestError, echo, gated, poll_once, poll_until_waiting};
 use futures::executor::block_on;
 use futures::future::join_all;
 
@@ -33,23 +33,9 @@ fn the_same_key_twice_in_a_frame_is_sent_once() {
 
 #[test]
 fn a_key_already_in_flight_is_joined_not_fetched_again() {
-    let gate = Gate::default();
-    let calls = Calls::default();
-    let loader = DataLoader::new(coalesce::from_fn({
-        let (gate, calls) = (gate.clone(), calls.clone());
-        move |keys: Vec<u64>| {
-            calls.record(&keys);
-            let wait = gate.wait();
-            async move {
-                wait.await;
-                Ok::<_, TestError>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
-            }
-        }
-    }));
+    let (loader, gate, calls, _) = gated();
     let mut first = loader.load(1);
-    while gate.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(poll_once(&mut first).is_pending());
-    }
+    poll_until_waiting(&mut first, &gate);
     // The batch holding key 1 is running: a second load of key 1 joins it.
     let second = loader.load(1);
     gate.open();
@@ -359,21 +345,9 @@ fn priming_every_queued_key_skips_the_batch_function() {
 
 #[test]
 fn prime_leaves_a_key_in_flight_alone_but_force_prime_wins_afterwards() {
-    let gate = Gate::default();
-    let loader = DataLoader::new(coalesce::from_fn({
-        let gate = gate.clone();
-        move |keys: Vec<u64>| {
-            let wait = gate.wait();
-            async move {
-                wait.await;
-                Ok::<_, TestError>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
-            }
-        }
-    }));
+    let (loader, gate, _, _) = gated();
     let mut load = loader.load(1);
-    while gate.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(poll_once(&mut load).is_pending());
-    }
+    poll_until_waiting(&mut load, &gate);
     loader.prime(1, 5);
     loader.force_prime(2, 6);
     loader.force_prime(1, 7);

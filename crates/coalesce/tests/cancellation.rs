@@ -3,66 +3,11 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use coalesce::DataLoader;
-use common::{Calls, Echo, Gate, TestError, echo, poll_once};
+use common::{Calls, Echo, TestError, echo, gated, poll_once, poll_until_waiting};
 use futures::executor::block_on;
-
-/// A loader whose batches wait at `gate`, recording calls and noting cancelled fetches.
-fn gated() -> (
-    DataLoader<impl common::U64Loader>,
-    Gate,
-    Calls,
-    Arc<AtomicUsize>,
-) {
-    let (gate, calls, cancelled) = (
-        Gate::default(),
-        Calls::default(),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let loader = DataLoader::new(coalesce::from_fn({
-        let (gate, calls, cancelled) = (gate.clone(), calls.clone(), cancelled.clone());
-        move |keys: Vec<u64>| {
-            calls.record(&keys);
-            let wait = gate.wait();
-            let guard = CancelGuard {
-                done: AtomicBool::new(false),
-                cancelled: cancelled.clone(),
-            };
-            async move {
-                wait.await;
-                guard.done.store(true, Ordering::SeqCst);
-                Ok::<_, TestError>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
-            }
-        }
-    }));
-    (loader, gate, calls, cancelled)
-}
-
-/// Counts fetches dropped before they finished.
-struct CancelGuard {
-    done: AtomicBool,
-    cancelled: Arc<AtomicUsize>,
-}
-
-impl Drop for CancelGuard {
-    fn drop(&mut self) {
-        if !self.done.load(Ordering::SeqCst) {
-            self.cancelled.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-fn poll_until_waiting<F: std::future::Future + Unpin>(fut: &mut F, gate: &Gate) {
-    for _ in 0..100 {
-        if gate.waiting.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        assert!(poll_once(fut).is_pending());
-    }
-    panic!("the batch never reached the gate");
-}
 
 #[test]
 fn cancelling_the_first_waiter_before_the_batch_runs_does_not_strand_the_others() {

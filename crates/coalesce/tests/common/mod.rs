@@ -150,3 +150,53 @@ impl<L: Loader<Key = u64, Output = Vec<Result<u64, TestError>>, Error = TestErro
     for L
 {
 }
+
+/// A loader whose batches wait at `gate`, recording calls and noting cancelled fetches.
+pub fn gated() -> (DataLoader<impl U64Loader>, Gate, Calls, Arc<AtomicUsize>) {
+    let (gate, calls, cancelled) = (
+        Gate::default(),
+        Calls::default(),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let loader = DataLoader::new(coalesce::from_fn({
+        let (gate, calls, cancelled) = (gate.clone(), calls.clone(), cancelled.clone());
+        move |keys: Vec<u64>| {
+            calls.record(&keys);
+            let wait = gate.wait();
+            let guard = CancelGuard {
+                done: AtomicBool::new(false),
+                cancelled: cancelled.clone(),
+            };
+            async move {
+                wait.await;
+                guard.done.store(true, Ordering::SeqCst);
+                Ok::<_, TestError>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
+            }
+        }
+    }));
+    (loader, gate, calls, cancelled)
+}
+
+/// Counts fetches dropped before they finished.
+struct CancelGuard {
+    done: AtomicBool,
+    cancelled: Arc<AtomicUsize>,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if !self.done.load(Ordering::SeqCst) {
+            self.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+pub fn poll_until_waiting<F: std::future::Future + Unpin>(fut: &mut F, gate: &Gate) {
+    for _ in 0..100 {
+        if gate.waiting.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        assert!(poll_once(fut).is_pending());
+    }
+    panic!("the batch never reached the gate");
+}
