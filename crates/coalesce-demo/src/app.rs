@@ -1,0 +1,80 @@
+//! [`App`]: the schema on a database, and what running one GraphQL request takes.
+
+use async_graphql::{Name, Request, Response, ServerError, Value};
+
+use crate::database::Database;
+use crate::model::Id;
+use crate::schema::{self, DemoSchema, Viewer};
+use crate::source::{Mode, Source};
+
+/// The demo: one schema, one database, one [`Mode`], and per-request loaders.
+///
+/// The HTTP server and the `query` subcommand both run requests through [`App::execute`], so a
+/// response reads the same whichever way it was asked for.
+#[derive(Clone)]
+pub struct App {
+    schema: DemoSchema,
+    db: Database,
+    mode: Mode,
+}
+
+impl App {
+    /// The demo on `db`, fetching in `mode`.
+    pub fn new(db: Database, mode: Mode) -> Self {
+        App {
+            schema: schema::build(),
+            db,
+            mode,
+        }
+    }
+
+    /// The database requests run on.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Whether fields fetch through loaders or one statement each.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Runs one request for `viewer`, with its own loaders, and reports its cost in the
+    /// response's `extensions`:
+    ///
+    /// - `sqlQueries`: the SQL statements it ran;
+    /// - `dataloader`: per loader, its `loads`, `cacheHits`, `batches` and `keys`.
+    pub async fn execute(&self, request: Request, viewer: Option<Id>) -> Response {
+        let source = Source::new(self.db.clone(), self.mode);
+        let request = request.data(source.clone()).data(Viewer(viewer));
+        with_cost(self.schema.execute(request).await, &source)
+    }
+
+    /// The response to a request that could not be read, such as a body that is not JSON: one
+    /// error saying why, and the (zero) cost, so that it has the shape of every other response.
+    pub fn reject(&self, why: impl Into<String>) -> Response {
+        let source = Source::new(self.db.clone(), self.mode);
+        with_cost(
+            Response::from_errors(vec![ServerError::new(why, None)]),
+            &source,
+        )
+    }
+}
+
+fn with_cost(response: Response, source: &Source) -> Response {
+    let loaders = source
+        .loader_stats()
+        .into_iter()
+        .map(|(name, stats)| {
+            let stats = async_graphql::value!({
+                "loads": stats.loads,
+                "cacheHits": stats.cache_hits,
+                "batches": stats.batches,
+                "keys": stats.keys,
+            });
+            (Name::new(name), stats)
+        })
+        .collect();
+    response
+        .extension("sqlQueries", Value::from(source.sql_queries()))
+        .extension("dataloader", Value::Object(loaders))
+}

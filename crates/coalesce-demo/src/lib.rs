@@ -1,0 +1,35 @@
+//! `coalesce-demo`: a GraphQL server on a real database that shows the N+1 problem, and
+//! coalesce's cure, on the seeds' own schemas.
+//!
+//! `{ messages { poster { name } } }` resolves `poster` once per message. Written naively, each of
+//! those resolvers runs its own `SELECT`: 1 statement for the messages and 20 for the posters.
+//! With a [`coalesce::DataLoader`] per request the 20 lookups become one
+//! `WHERE id IN (...)`: 2 statements. Every response reports its count in
+//! `extensions.sqlQueries`, and `--naive` serves the same schema without loaders, so the two
+//! numbers can be compared on the same query.
+//!
+//! How the pieces fit, from the outside in:
+//!
+//! - [`server`]: axum routes, GraphiQL, and a small users API;
+//! - [`app`]: runs a request, with fresh loaders, and reports its cost;
+//! - [`schema`]: the GraphQL types and their resolvers, written once for both modes;
+//! - [`source`]: how a resolver fetches, through the loaders or one statement per field;
+//! - [`loaders`]: the batch functions, one per key the schema follows;
+//! - [`queries`]: the SQL statements, counted per request;
+//! - [`database`], [`seed`] and [`model`]: the tables, their deterministic rows, and the row types.
+
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod database;
+pub mod loaders;
+pub mod model;
+pub mod queries;
+pub mod schema;
+pub mod seed;
+pub mod server;
+pub mod source;
+
+pub use app::App;
+pub use database::Database;
+pub use source::{Mode, Source};

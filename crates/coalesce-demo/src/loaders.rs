@@ -1,0 +1,137 @@
+//! The request's loaders: one batch function per way the schema follows a key.
+//!
+//! Each loader owns the request's [`Queries`], so a batch is one counted statement, and lives in
+//! the request's [`Loaders`]: a memo never outlives its request, nor serves one caller's rows to
+//! another (the seeds' `get_context`).
+
+use std::collections::HashMap;
+
+use coalesce::{DataLoader, Grouped, Loader, Loaders, by_key, group_by};
+
+use crate::model::{Album, Band, Id, Message, User};
+use crate::queries::Queries;
+
+/// Users by id; an id with no user loads as `None`.
+pub struct UserLoader(Queries);
+
+/// Each user's friends, in id order, with their rows: loading them also memoizes each friend in
+/// the [`UserLoader`], so following a friend's id later costs no statement.
+pub struct FriendsLoader {
+    queries: Queries,
+    users: DataLoader<UserLoader>,
+}
+
+/// The messages each user posted.
+pub struct MessagesByPosterLoader(Queries);
+
+/// Bands by id; an id with no band loads as `None`.
+pub struct BandLoader(Queries);
+
+/// Each band's albums: the seeds' one-to-many example.
+pub struct AlbumsByBandLoader(Queries);
+
+/// A new set of loaders for one request, every batch a statement on `queries`.
+///
+/// Batches are capped at the database's limit on keys per statement, so a `load_many` of more ids
+/// than SQLite can bind is split into several statements instead of failing.
+pub fn per_request(queries: &Queries) -> Loaders {
+    let max_keys = queries.database().max_keys_per_statement();
+    let users = build(UserLoader(queries.clone()), "users", max_keys);
+    let friends = FriendsLoader {
+        queries: queries.clone(),
+        users: users.clone(),
+    };
+    Loaders::new()
+        .with(users)
+        .with(build(friends, "friends", max_keys))
+        .with(build(
+            MessagesByPosterLoader(queries.clone()),
+            "messagesByPoster",
+            max_keys,
+        ))
+        .with(build(BandLoader(queries.clone()), "bands", max_keys))
+        .with(build(
+            AlbumsByBandLoader(queries.clone()),
+            "albumsByBand",
+            max_keys,
+        ))
+}
+
+/// A loader named for the response's `extensions.dataloader`, its batches capped at `max_keys`.
+fn build<L: Loader<Key = Id>>(loader: L, name: &'static str, max_keys: usize) -> DataLoader<L> {
+    DataLoader::builder(loader)
+        .name(name)
+        .max_batch_size(max_keys)
+        .build()
+}
+
+impl Loader for UserLoader {
+    type Key = Id;
+    type Output = HashMap<Id, User>;
+    type Error = sqlx::Error;
+
+    async fn load_batch(&self, ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+        Ok(by_key(self.0.users(ids).await?, |user| user.id))
+    }
+}
+
+impl Loader for FriendsLoader {
+    type Key = Id;
+    type Output = Grouped<Id, User>;
+    type Error = sqlx::Error;
+
+    async fn load_batch(&self, user_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+        let rows = self.queries.friends(user_ids).await?;
+        self.users.prime_many(
+            rows.iter()
+                .map(|(_, friend)| (friend.id, Some(friend.clone()))),
+        );
+        Ok(grouped(rows))
+    }
+}
+
+impl Loader for MessagesByPosterLoader {
+    type Key = Id;
+    type Output = Grouped<Id, Message>;
+    type Error = sqlx::Error;
+
+    async fn load_batch(&self, poster_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+        let messages = self.0.messages_by_posters(poster_ids).await?;
+        Ok(grouped(
+            messages
+                .into_iter()
+                .filter_map(|message| Some((message.poster_id?, message))),
+        ))
+    }
+}
+
+impl Loader for BandLoader {
+    type Key = Id;
+    type Output = HashMap<Id, Band>;
+    type Error = sqlx::Error;
+
+    async fn load_batch(&self, ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+        Ok(by_key(self.0.bands(ids).await?, |band| band.id))
+    }
+}
+
+impl Loader for AlbumsByBandLoader {
+    type Key = Id;
+    type Output = Grouped<Id, Album>;
+    type Error = sqlx::Error;
+
+    async fn load_batch(&self, band_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+        Ok(group_by(self.0.albums_by_bands(band_ids).await?, |album| {
+            album.band_id
+        }))
+    }
+}
+
+/// Groups `(key, row)` pairs by key: for rows that do not carry the key as a plain field.
+fn grouped<V>(pairs: impl IntoIterator<Item = (Id, V)>) -> Grouped<Id, V> {
+    let mut groups: HashMap<Id, Vec<V>> = HashMap::new();
+    for (key, row) in pairs {
+        groups.entry(key).or_default().push(row);
+    }
+    Grouped(groups)
+}

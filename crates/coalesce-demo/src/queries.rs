@@ -1,0 +1,231 @@
+//! Every SQL statement the demo runs for a request, counted: the `sqlQueries` of a response.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, QueryBuilder};
+
+use crate::database::{Database, with_pool};
+use crate::model::{Album, Band, Id, Message, User};
+
+/// The database as one request sees it: each method runs exactly one statement and counts it.
+///
+/// Built per request and handed to every loader and resolver of that request, so the count is
+/// that request's alone, whichever of them ran the statements. Clones share the count.
+#[derive(Clone, Debug)]
+pub struct Queries {
+    db: Database,
+    statements: Arc<AtomicU64>,
+}
+
+/// A `SELECT` that filters on a list of keys, written once for both databases.
+struct ByKeys {
+    /// The statement up to its `WHERE`.
+    select: &'static str,
+    /// The column the keys are matched against.
+    key: &'static str,
+    /// The `ORDER BY` list, so that answers are the same on both databases.
+    order_by: &'static str,
+}
+
+type UserRow = (Id, String, Option<Id>);
+type MessageRow = (Id, String, Option<Id>);
+type BandRow = (Id, String);
+type AlbumRow = (Id, Id, String);
+
+const USERS: &str = "SELECT id, name, best_friend_id FROM users";
+const USERS_BY_ID: ByKeys = ByKeys {
+    select: USERS,
+    key: "id",
+    order_by: "id",
+};
+const FRIENDS_BY_USER: ByKeys = ByKeys {
+    select: "SELECT f.user_id, u.id, u.name, u.best_friend_id \
+             FROM friendships f JOIN users u ON u.id = f.friend_id",
+    key: "f.user_id",
+    order_by: "f.user_id, f.friend_id",
+};
+const FRIEND_IDS_BY_USER: ByKeys = ByKeys {
+    select: "SELECT friend_id FROM friendships",
+    key: "user_id",
+    order_by: "friend_id",
+};
+const MESSAGES: &str = "SELECT id, message, poster_id FROM messages";
+const MESSAGES_BY_POSTER: ByKeys = ByKeys {
+    select: MESSAGES,
+    key: "poster_id",
+    order_by: "id",
+};
+const BANDS: &str = "SELECT id, name FROM bands";
+const BANDS_BY_ID: ByKeys = ByKeys {
+    select: BANDS,
+    key: "id",
+    order_by: "id",
+};
+const ALBUMS_BY_BAND: ByKeys = ByKeys {
+    select: "SELECT id, band_id, title FROM albums",
+    key: "band_id",
+    order_by: "id",
+};
+
+impl Queries {
+    /// A fresh count on `db`.
+    pub fn new(db: Database) -> Self {
+        Queries {
+            db,
+            statements: Arc::default(),
+        }
+    }
+
+    /// The database these statements run on.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// How many statements have run so far.
+    pub fn count(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Every user, by id: the seeds' `getAllPeople`.
+    pub async fn all_users(&self) -> Result<Vec<User>, sqlx::Error> {
+        let rows: Vec<UserRow> = self.fetch_all(&format!("{USERS} ORDER BY id")).await?;
+        Ok(rows.into_iter().map(user).collect())
+    }
+
+    /// The users with these ids; ids with no user are left out.
+    pub async fn users(&self, ids: &[Id]) -> Result<Vec<User>, sqlx::Error> {
+        let rows: Vec<UserRow> = self.fetch_by_keys(&USERS_BY_ID, ids).await?;
+        Ok(rows.into_iter().map(user).collect())
+    }
+
+    /// `(user id, friend)` for every friend of these users, friends joined in so that listing
+    /// them costs no second statement.
+    pub async fn friends(&self, user_ids: &[Id]) -> Result<Vec<(Id, User)>, sqlx::Error> {
+        let rows: Vec<(Id, Id, String, Option<Id>)> =
+            self.fetch_by_keys(&FRIENDS_BY_USER, user_ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(of, id, name, best_friend_id)| (of, user((id, name, best_friend_id))))
+            .collect())
+    }
+
+    /// The ids of one user's friends, without their rows: how a naive resolver starts.
+    pub async fn friend_ids(&self, user_id: Id) -> Result<Vec<Id>, sqlx::Error> {
+        let rows: Vec<(Id,)> = self.fetch_by_keys(&FRIEND_IDS_BY_USER, &[user_id]).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Every message, by id.
+    pub async fn all_messages(&self) -> Result<Vec<Message>, sqlx::Error> {
+        let rows: Vec<MessageRow> = self.fetch_all(&format!("{MESSAGES} ORDER BY id")).await?;
+        Ok(rows.into_iter().map(message).collect())
+    }
+
+    /// The messages these users posted.
+    pub async fn messages_by_posters(
+        &self,
+        poster_ids: &[Id],
+    ) -> Result<Vec<Message>, sqlx::Error> {
+        let rows: Vec<MessageRow> = self.fetch_by_keys(&MESSAGES_BY_POSTER, poster_ids).await?;
+        Ok(rows.into_iter().map(message).collect())
+    }
+
+    /// Every band, by id.
+    pub async fn all_bands(&self) -> Result<Vec<Band>, sqlx::Error> {
+        let rows: Vec<BandRow> = self.fetch_all(&format!("{BANDS} ORDER BY id")).await?;
+        Ok(rows.into_iter().map(band).collect())
+    }
+
+    /// The bands with these ids; ids with no band are left out.
+    pub async fn bands(&self, ids: &[Id]) -> Result<Vec<Band>, sqlx::Error> {
+        let rows: Vec<BandRow> = self.fetch_by_keys(&BANDS_BY_ID, ids).await?;
+        Ok(rows.into_iter().map(band).collect())
+    }
+
+    /// The albums of these bands.
+    pub async fn albums_by_bands(&self, band_ids: &[Id]) -> Result<Vec<Album>, sqlx::Error> {
+        let rows: Vec<AlbumRow> = self.fetch_by_keys(&ALBUMS_BY_BAND, band_ids).await?;
+        Ok(rows.into_iter().map(album).collect())
+    }
+
+    /// Renames a user; false when there is no user `id`.
+    pub async fn rename_user(&self, id: Id, name: &str) -> Result<bool, sqlx::Error> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let renamed = with_pool!(&self.db, |pool| {
+            sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+                .bind(name)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(renamed > 0)
+    }
+
+    async fn fetch_all<T>(&self, sql: &str) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        with_pool!(&self.db, |pool| sqlx::query_as(sql).fetch_all(pool).await)
+    }
+
+    /// Runs `query` for all of `keys` in one statement: `key IN ($1, $2, …)` on SQLite, one bound
+    /// parameter per key; `key = ANY($1)` on PostgreSQL, the keys bound as one array.
+    async fn fetch_by_keys<T>(&self, query: &ByKeys, keys: &[Id]) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let ByKeys {
+            select,
+            key,
+            order_by,
+        } = query;
+        match &self.db {
+            Database::Sqlite(pool) => {
+                let mut sql = QueryBuilder::new(format!("{select} WHERE {key} IN ("));
+                let mut list = sql.separated(", ");
+                for id in keys {
+                    list.push_bind(id);
+                }
+                sql.push(format!(") ORDER BY {order_by}"));
+                sql.build_query_as().fetch_all(pool).await
+            }
+            Database::Postgres(pool) => {
+                let sql = format!("{select} WHERE {key} = ANY($1) ORDER BY {order_by}");
+                sqlx::query_as(&sql).bind(keys).fetch_all(pool).await
+            }
+        }
+    }
+}
+
+fn user((id, name, best_friend_id): UserRow) -> User {
+    User {
+        id,
+        name,
+        best_friend_id,
+    }
+}
+
+fn message((id, message, poster_id): MessageRow) -> Message {
+    Message {
+        id,
+        message,
+        poster_id,
+    }
+}
+
+fn band((id, name): BandRow) -> Band {
+    Band { id, name }
+}
+
+fn album((id, band_id, title): AlbumRow) -> Album {
+    Album { id, band_id, title }
+}

@@ -1,0 +1,207 @@
+//! The GraphQL schema of the seeds: messages and their posters, users and their friends, bands
+//! and their albums.
+//!
+//! Every field that follows a key asks the request's [`Source`], so the same resolvers serve the
+//! batched and the naive mode.
+
+use async_graphql::{Context, EmptySubscription, ID, Object, Result, Schema};
+
+use crate::model::{Album, Band, Id, Message, User};
+use crate::seed;
+use crate::source::Source;
+
+/// The demo's schema type.
+pub type DemoSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The deepest a query may nest. GraphiQL's own introspection query nests 15 deep (graphql-js's
+/// default `typeDepth` of 9 inside `__schema.types.fields.args.type`); the seeds' queries need 4.
+pub const MAX_DEPTH: usize = 15;
+
+/// The most a query may cost, where a field costs 1 and a list multiplies its items' cost by the
+/// rows it may return (see [`seed`]). `{ users { friends { bestFriend { name } } } }` costs
+/// 1400; one more level of friends, or 1000 aliased `user` fields, is refused before it runs.
+pub const MAX_COMPLEXITY: usize = 2000;
+
+/// The caller, from the `x-user-id` header: whom `me` resolves to.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Viewer(pub Option<Id>);
+
+/// The schema with its limits on depth and complexity.
+pub fn build() -> DemoSchema {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The root query.
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Every message, each with its poster: 21 statements naively, 2 batched.
+    #[graphql(complexity = "list_cost(seed::MESSAGES as usize, child_complexity)")]
+    async fn messages(&self, ctx: &Context<'_>) -> Result<Vec<Message>> {
+        Ok(source(ctx)?.all_messages().await?)
+    }
+
+    /// The user with this id, or null.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        Ok(source(ctx)?.user(parse_id(&id)?).await?)
+    }
+
+    /// The caller, named by the `x-user-id` header; null without one.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match ctx.data::<Viewer>()? {
+            Viewer(Some(id)) => Ok(source(ctx)?.user(*id).await?),
+            Viewer(None) => Ok(None),
+        }
+    }
+
+    /// Every user (the seeds' `getAllPeople`); the rows also fill the user loader's memo.
+    #[graphql(complexity = "list_cost(seed::USERS as usize, child_complexity)")]
+    async fn users(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        Ok(source(ctx)?.all_users().await?)
+    }
+
+    /// Every band, each with its albums: 101 statements naively, 2 batched.
+    #[graphql(complexity = "list_cost(seed::BANDS as usize, child_complexity)")]
+    async fn bands(&self, ctx: &Context<'_>) -> Result<Vec<Band>> {
+        Ok(source(ctx)?.all_bands().await?)
+    }
+}
+
+/// The root mutation.
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Renames a user. Later loads of the user in the same request see the new name.
+    async fn rename_user(&self, ctx: &Context<'_>, id: ID, name: String) -> Result<User> {
+        let id = parse_id(&id)?;
+        if name.trim().is_empty() {
+            return Err("a user's name cannot be empty".into());
+        }
+        source(ctx)?
+            .rename_user(id, &name)
+            .await?
+            .ok_or_else(|| format!("there is no user with id {id}").into())
+    }
+}
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        self.id.into()
+    }
+
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Null for a user without one, with no statement.
+    async fn best_friend(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match self.best_friend_id {
+            Some(id) => Ok(source(ctx)?.user(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// The user's friends in id order, the first `first` of them if given.
+    #[graphql(complexity = "list_cost(seed::MAX_FRIENDS, child_complexity)")]
+    async fn friends(&self, ctx: &Context<'_>, first: Option<i32>) -> Result<Vec<User>> {
+        let first = match first {
+            None => usize::MAX,
+            Some(n) => {
+                usize::try_from(n).map_err(|_| format!("`first` cannot be negative, got {n}"))?
+            }
+        };
+        Ok(source(ctx)?.friends(self.id, first).await?)
+    }
+
+    /// The messages the user posted.
+    #[graphql(complexity = "list_cost(seed::MAX_MESSAGES_PER_USER, child_complexity)")]
+    async fn messages(&self, ctx: &Context<'_>) -> Result<Vec<Message>> {
+        Ok(source(ctx)?.messages_by(self.id).await?)
+    }
+}
+
+#[Object]
+impl Message {
+    async fn id(&self) -> ID {
+        self.id.into()
+    }
+
+    async fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Null for an anonymous message, with no statement.
+    async fn poster(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match self.poster_id {
+            Some(id) => Ok(source(ctx)?.user(id).await?),
+            None => Ok(None),
+        }
+    }
+}
+
+#[Object]
+impl Band {
+    async fn id(&self) -> ID {
+        self.id.into()
+    }
+
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[graphql(complexity = "list_cost(seed::MAX_ALBUMS, child_complexity)")]
+    async fn albums(&self, ctx: &Context<'_>) -> Result<Vec<Album>> {
+        Ok(source(ctx)?.albums(self.id).await?)
+    }
+}
+
+#[Object]
+impl Album {
+    async fn id(&self) -> ID {
+        self.id.into()
+    }
+
+    async fn title(&self) -> &str {
+        &self.title
+    }
+
+    async fn band(&self, ctx: &Context<'_>) -> Result<Band> {
+        source(ctx)?.band(self.band_id).await?.ok_or_else(|| {
+            format!(
+                "album {} names band {}, which does not exist",
+                self.id, self.band_id
+            )
+            .into()
+        })
+    }
+}
+
+fn source<'a>(ctx: &Context<'a>) -> Result<&'a Source> {
+    ctx.data::<Source>()
+}
+
+/// Ids are `ID`s on the wire, as GraphQL clients expect, and integers in the database.
+fn parse_id(id: &ID) -> Result<Id> {
+    id.parse().map_err(|_| {
+        format!(
+            "invalid id {:?}: ids are integers, such as \"1\"",
+            id.as_str()
+        )
+        .into()
+    })
+}
+
+/// What a list field costs: its items' cost once per row it may return.
+///
+/// Capped just over the limit: a list that alone exceeds it is refused all the same, while
+/// async-graphql's unchecked sum of the costs of nested and sibling fields cannot overflow.
+fn list_cost(rows: usize, child_complexity: usize) -> usize {
+    rows.saturating_mul(child_complexity)
+        .min(MAX_COMPLEXITY + 1)
+}

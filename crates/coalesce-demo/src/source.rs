@@ -1,0 +1,158 @@
+//! [`Source`]: how a resolver reaches the data, batched through the request's loaders or naively
+//! with one statement per field.
+//!
+//! The GraphQL schema is written once against `Source`; `--naive` changes only which way each of
+//! its methods fetches. That is what makes the side-by-side numbers honest: the same query, the
+//! same resolvers, the same rows, and only the N+1 differs.
+
+use std::sync::Arc;
+
+use coalesce::{Loaders, Stats};
+use futures_util::future::try_join_all;
+
+use crate::database::Database;
+use crate::loaders::{
+    self, AlbumsByBandLoader, BandLoader, FriendsLoader, MessagesByPosterLoader, UserLoader,
+};
+use crate::model::{Album, Band, Id, Message, User};
+use crate::queries::Queries;
+
+/// Why a field could not be fetched: a database error, as the loader or the statement reported it.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How the fields of a request fetch what they follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Through the request's loaders: one statement per level of the query.
+    #[default]
+    Batched,
+    /// One statement per field, as a resolver written without a loader does: the N+1 version.
+    Naive,
+}
+
+/// One request's access to the data. Cheap to clone; clones share the statement count and the
+/// loaders.
+#[derive(Clone)]
+pub struct Source {
+    queries: Queries,
+    /// `None` in [`Mode::Naive`].
+    loaders: Option<Arc<Loaders>>,
+}
+
+impl Source {
+    /// A new request on `db`: a fresh statement count, and in [`Mode::Batched`] fresh loaders.
+    pub fn new(db: Database, mode: Mode) -> Self {
+        let queries = Queries::new(db);
+        let loaders = match mode {
+            Mode::Batched => Some(Arc::new(loaders::per_request(&queries))),
+            Mode::Naive => None,
+        };
+        Source { queries, loaders }
+    }
+
+    /// How many SQL statements this request has run.
+    pub fn sql_queries(&self) -> u64 {
+        self.queries.count()
+    }
+
+    /// Each loader's name and what it did; empty in [`Mode::Naive`].
+    pub fn loader_stats(&self) -> Vec<(&str, Stats)> {
+        self.loaders
+            .as_deref()
+            .map(Loaders::stats)
+            .unwrap_or_default()
+    }
+
+    /// The user `id`, or `None` if there is none.
+    pub async fn user(&self, id: Id) -> Result<Option<User>, Error> {
+        match &self.loaders {
+            Some(loaders) => Ok(loaders.get::<UserLoader>()?.load(id).await?),
+            None => Ok(self.queries.users(&[id]).await?.pop()),
+        }
+    }
+
+    /// Every user. Batched, the rows also go into the user loader's memo (`prime_many`), so the
+    /// users that fields of the list follow to are already loaded.
+    pub async fn all_users(&self) -> Result<Vec<User>, Error> {
+        let users = self.queries.all_users().await?;
+        if let Some(loaders) = &self.loaders {
+            loaders
+                .get::<UserLoader>()?
+                .prime_many(users.iter().map(|user| (user.id, Some(user.clone()))));
+        }
+        Ok(users)
+    }
+
+    /// The first `first` friends of user `id`, in id order.
+    pub async fn friends(&self, id: Id, first: usize) -> Result<Vec<User>, Error> {
+        match &self.loaders {
+            Some(loaders) => {
+                let mut friends = loaders.get::<FriendsLoader>()?.load(id).await?;
+                friends.truncate(first);
+                Ok(friends)
+            }
+            None => {
+                let mut ids = self.queries.friend_ids(id).await?;
+                ids.truncate(first);
+                let friends = try_join_all(ids.into_iter().map(|id| self.user(id))).await?;
+                Ok(friends.into_iter().flatten().collect())
+            }
+        }
+    }
+
+    /// Every message.
+    pub async fn all_messages(&self) -> Result<Vec<Message>, Error> {
+        Ok(self.queries.all_messages().await?)
+    }
+
+    /// The messages user `id` posted.
+    pub async fn messages_by(&self, id: Id) -> Result<Vec<Message>, Error> {
+        match &self.loaders {
+            Some(loaders) => Ok(loaders.get::<MessagesByPosterLoader>()?.load(id).await?),
+            None => Ok(self.queries.messages_by_posters(&[id]).await?),
+        }
+    }
+
+    /// Every band. Batched, the rows also go into the band loader's memo, as for users.
+    pub async fn all_bands(&self) -> Result<Vec<Band>, Error> {
+        let bands = self.queries.all_bands().await?;
+        if let Some(loaders) = &self.loaders {
+            loaders
+                .get::<BandLoader>()?
+                .prime_many(bands.iter().map(|band| (band.id, Some(band.clone()))));
+        }
+        Ok(bands)
+    }
+
+    /// The band `id`, or `None` if there is none.
+    pub async fn band(&self, id: Id) -> Result<Option<Band>, Error> {
+        match &self.loaders {
+            Some(loaders) => Ok(loaders.get::<BandLoader>()?.load(id).await?),
+            None => Ok(self.queries.bands(&[id]).await?.pop()),
+        }
+    }
+
+    /// Band `id`'s albums.
+    pub async fn albums(&self, band_id: Id) -> Result<Vec<Album>, Error> {
+        match &self.loaders {
+            Some(loaders) => Ok(loaders.get::<AlbumsByBandLoader>()?.load(band_id).await?),
+            None => Ok(self.queries.albums_by_bands(&[band_id]).await?),
+        }
+    }
+
+    /// Renames user `id` and returns it as it now is, or `None` if there is no such user.
+    ///
+    /// The memo would otherwise keep serving the old name for the rest of the request, so the
+    /// user's key is cleared, and so is every memoized friend list, since any of them may hold a
+    /// copy of the row.
+    pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, Error> {
+        if !self.queries.rename_user(id, name).await? {
+            return Ok(None);
+        }
+        if let Some(loaders) = &self.loaders {
+            loaders.get::<UserLoader>()?.clear(&id);
+            loaders.get::<FriendsLoader>()?.clear_all();
+        }
+        self.user(id).await
+    }
+}

@@ -1,0 +1,218 @@
+//! A demo started for one test: its database, and a batched and a naive server on ephemeral ports.
+
+// Each test binary uses a part of it.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use coalesce_demo::{App, Database, Mode, server};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    /// A fresh in-memory SQLite database.
+    Sqlite,
+    /// A fresh schema on the PostgreSQL of `DATABASE_URL`.
+    Postgres,
+}
+
+/// The demo on its own database, served twice: batched and naive.
+pub struct Demo {
+    pub db: Database,
+    batched: String,
+    naive: String,
+    client: reqwest::Client,
+    /// Dropped with the demo: the PostgreSQL schema the test ran in.
+    _schema: Option<Schema>,
+}
+
+/// A response: its HTTP status and JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Demo {
+    pub async fn start(backend: Backend) -> Demo {
+        let (db, schema) = match backend {
+            Backend::Sqlite => (Database::open(None).await.expect("open SQLite"), None),
+            Backend::Postgres => {
+                let schema = Schema::create().await;
+                let db = Database::open(Some(&schema.url))
+                    .await
+                    .expect("open PostgreSQL");
+                (db, Some(schema))
+            }
+        };
+        Demo {
+            batched: spawn(App::new(db.clone(), Mode::Batched)).await,
+            naive: spawn(App::new(db.clone(), Mode::Naive)).await,
+            db,
+            client: reqwest::Client::new(),
+            _schema: schema,
+        }
+    }
+
+    /// The base URL of the server in `mode`, such as `http://127.0.0.1:36789`.
+    pub fn url(&self, mode: Mode) -> &str {
+        match mode {
+            Mode::Batched => &self.batched,
+            Mode::Naive => &self.naive,
+        }
+    }
+
+    /// POSTs `query` to the server in `mode`, as user `viewer` if given.
+    pub async fn query(&self, mode: Mode, query: &str, viewer: Option<&str>) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.url(mode)))
+            .json(&json!({ "query": query }));
+        if let Some(viewer) = viewer {
+            request = request.header(server::USER_HEADER, viewer);
+        }
+        Reply::from(request.send().await.expect("POST /graphql")).await
+    }
+
+    /// The same query on both servers: (batched, naive).
+    pub async fn both(&self, query: &str, viewer: Option<&str>) -> (Reply, Reply) {
+        (
+            self.query(Mode::Batched, query, viewer).await,
+            self.query(Mode::Naive, query, viewer).await,
+        )
+    }
+
+    /// POSTs a raw body to the batched server.
+    pub async fn post_raw(&self, body: &'static str) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.batched))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("POST /graphql");
+        Reply::from(response).await
+    }
+
+    /// Runs one statement on the demo's database, behind the server's back.
+    pub async fn execute(&self, sql: &str) {
+        match &self.db {
+            Database::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            Database::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        }
+        .expect("statement runs");
+    }
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("status {status}, body is not JSON ({e}): {text}"));
+        Reply { status, body }
+    }
+
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    pub fn sql_queries(&self) -> u64 {
+        self.body["extensions"]["sqlQueries"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no extensions.sqlQueries in {}", self.body))
+    }
+
+    /// The messages of the response's errors; empty when there are none.
+    pub fn errors(&self) -> Vec<&str> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["message"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Panics with the errors unless there are none.
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(self.status, 200, "{}", self.errors().join("; "));
+        assert!(self.errors().is_empty(), "{}", self.errors().join("; "));
+        self
+    }
+}
+
+async fn spawn(app: App) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(server::serve(listener, app, std::future::pending()));
+    url
+}
+
+/// A PostgreSQL schema of its own for one test, so that tests can run at once and mutate freely.
+struct Schema {
+    name: String,
+    /// `DATABASE_URL`, with the schema first on the search path.
+    url: String,
+    admin_url: String,
+}
+
+impl Schema {
+    async fn create() -> Schema {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let admin_url = std::env::var("DATABASE_URL")
+            .expect("this test needs PostgreSQL: set DATABASE_URL=postgres://…");
+        let name = format!(
+            "coalesce_demo_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = sqlx::PgPool::connect(&admin_url)
+            .await
+            .expect("connect to DATABASE_URL");
+        sqlx::raw_sql(&format!(
+            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+        ))
+        .execute(&admin)
+        .await
+        .expect("create the test's schema");
+        admin.close().await;
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
+        Schema {
+            name,
+            url,
+            admin_url,
+        }
+    }
+}
+
+impl Drop for Schema {
+    /// Drops the schema from a thread of its own: `Drop` cannot await, and the test's runtime may
+    /// be shutting down.
+    fn drop(&mut self) {
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let url = self.admin_url.clone();
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(async {
+                    let admin = sqlx::PgPool::connect(&url).await?;
+                    sqlx::raw_sql(&sql).execute(&admin).await?;
+                    admin.close().await;
+                    Ok::<_, sqlx::Error>(())
+                })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test schema: {e}");
+        }
+    }
+}
