@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Json};
@@ -54,13 +55,20 @@ async fn graphiql() -> Html<&'static str> {
 ///
 /// The status follows GraphQL over HTTP: 400 when the request was refused before it ran (a body
 /// that is not a GraphQL request, a bad `x-user-id`, a query that does not parse or validate or
-/// exceeds the limits), 200 once it ran, field errors included. Every response has a GraphQL
-/// body saying what went wrong.
+/// exceeds the limits), 413 for a body over axum's 2 MB limit, 200 once it ran, field errors
+/// included. Every response has a GraphQL body saying what went wrong.
 async fn graphql(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> impl IntoResponse {
+    let body = match body {
+        Ok(body) => body,
+        Err(unread) => {
+            let why = format!("the body could not be read: {}", unread.body_text());
+            return (unread.status(), Json(app.reject(why)));
+        }
+    };
     let response = match (viewer(&headers), serde_json::from_slice(&body)) {
         (Err(why), _) => app.reject(why),
         (_, Err(why)) => app.reject(format!("the body is not a GraphQL request: {why}")),

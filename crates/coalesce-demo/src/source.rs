@@ -17,7 +17,8 @@ use crate::loaders::{
 use crate::model::{Album, Band, Id, Message, User};
 use crate::queries::Queries;
 
-/// Why a field could not be fetched: a database error, as the loader or the statement reported it.
+/// Why a field could not be fetched: a database error, as the loader or the statement reported it,
+/// or a loader missing from the request's [`Loaders`].
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// How the fields of a request fetch what they follow.

@@ -34,6 +34,16 @@ async fn query_that_is_not_a_string_is_a_400_naming_the_type() {
 }
 
 #[tokio::test]
+async fn body_over_the_size_limit_is_a_413_with_a_graphql_error() {
+    let demo = Demo::start(Backend::Sqlite).await;
+    let padding = " ".repeat(3 << 20);
+    let reply = demo
+        .query(Mode::Batched, &format!("{{ me {{ id }} }}{padding}"), None)
+        .await;
+    assert_refused(&reply, 413, "the body could not be read");
+}
+
+#[tokio::test]
 async fn malformed_graphql_is_a_400_with_the_parse_error() {
     let demo = Demo::start(Backend::Sqlite).await;
     let reply = demo.query(Mode::Batched, "{ messages { id ", None).await;

@@ -36,6 +36,16 @@ macro_rules! seed_queries {
 
         #[tokio::test]
         $(#[$ignore])?
+        async fn each_request_starts_with_fresh_loaders() {
+            let demo = Demo::start($backend).await;
+            demo.query(Mode::Batched, MESSAGES, None).await.assert_ok();
+            let again = demo.query(Mode::Batched, MESSAGES, None).await;
+            assert_eq!(again.assert_ok().sql_queries(), 2);
+            assert_eq!(again.body["extensions"]["dataloader"]["users"]["cacheHits"], 0);
+        }
+
+        #[tokio::test]
+        $(#[$ignore])?
         async fn bands_query_costs_two_sql_queries_and_101_naive() {
             let demo = Demo::start($backend).await;
             let (batched, naive) = demo.both("{ bands { name albums { title } } }", None).await;
