@@ -90,33 +90,34 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
     /// ```
     pub fn load_many(&self, keys: impl IntoIterator<Item = L::Key>) -> LoadMany<'_, L, C> {
         let keys = keys.into_iter();
-        let mut results = Vec::with_capacity(keys.size_hint().0);
-        let mut waits: Vec<Wait<L>> = Vec::new();
+        // Built first, so that if a cache-key function or cache map panics midway, the waiters
+        // registered so far are withdrawn by its `Drop` rather than lost.
+        let mut many = LoadMany {
+            shared: &self.shared,
+            results: Vec::with_capacity(keys.size_hint().0),
+            waits: Vec::new(),
+        };
         self.shared.admit(keys, |place, registrar| match place {
-            Admit::Ready(outcome) => results.push(Some(outcome)),
+            Admit::Ready(outcome) => many.results.push(Some(outcome)),
             Admit::Queued { batch, slot } => {
-                let position = results.len() as u32;
-                results.push(None);
+                let position = many.results.len() as u32;
+                many.results.push(None);
                 // One waiter per batch, not per key: keys almost always share the open batch,
                 // so the search rarely looks past the last entry.
-                let wait = match waits.iter().rposition(|w| w.ticket.batch() == batch) {
-                    Some(i) => &mut waits[i],
+                let wait = match many.waits.iter().rposition(|w| w.ticket.batch() == batch) {
+                    Some(i) => &mut many.waits[i],
                     None => {
-                        waits.push(Wait {
+                        many.waits.push(Wait {
                             ticket: registrar.register(batch),
                             slots: Vec::new(),
                         });
-                        waits.last_mut().expect("just pushed")
+                        many.waits.last_mut().expect("just pushed")
                     }
                 };
                 wait.slots.push((position, slot));
             }
         });
-        LoadMany {
-            shared: &self.shared,
-            results,
-            waits,
-        }
+        many
     }
 
     /// Forgets `key`: a later load fetches it again. Loads already waiting for it still get the

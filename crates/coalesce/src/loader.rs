@@ -58,8 +58,9 @@ pub trait Loader: Send + Sync + 'static {
     /// Loads every key of one batch.
     ///
     /// An `Err` fails every load of the batch and is not cached; per-key errors go inside a
-    /// positional result instead. Keys are unique unless the loader was built with
-    /// [`cache(false)`](crate::Builder::cache).
+    /// positional result instead. A key may appear more than once when the loader was built
+    /// with [`cache(false)`](crate::Builder::cache), or when it was cleared while queued and
+    /// loaded again; the built-in shapes answer every occurrence.
     fn load_batch(
         &self,
         keys: &[Self::Key],

@@ -7,13 +7,15 @@
 //! (`futures::executor::block_on`), and a batch costs no task.
 //!
 //! All shared state of one loader sits in [`State`], behind one `std::sync::Mutex`. The lock is
-//! held only for bookkeeping: it is never held across an `.await`, never while the batch function
-//! runs, and never while a waker is called or a batch future is dropped (either can run arbitrary
-//! code, including loads on this very loader). A batch's results are published once, in a
-//! `OnceLock` that waiters read without the lock. One mutex with those rules cannot deadlock with
-//! itself or with other loaders' mutexes, whatever the batch functions load; that is why the
-//! reliability suite argues correctness from this invariant rather than model-checking a
-//! lock-free design.
+//! held only for bookkeeping: never across an `.await`, never while the batch function runs, and
+//! never while a waker is woken or a batch future is dropped (either can run arbitrary code,
+//! including loads on this very loader). The only user code that runs under it is what the memo
+//! is made of: the cache-key function, the [`CacheMap`], and the keys' `Hash`/`Eq` and values'
+//! `Clone`/`Drop`, none of which may load from this loader. A batch's results are published
+//! once, in a `OnceLock` that waiters read without the lock. One mutex with those rules cannot
+//! deadlock with itself or with other loaders' mutexes, whatever the batch functions load; that
+//! is why the reliability suite argues correctness from this invariant rather than
+//! model-checking a lock-free design.
 //!
 //! # A batch's life
 //!
@@ -47,8 +49,14 @@
 //!   dropped, which cancels the fetch. Nothing leaks and nothing half-done is cached.
 //! - **Completed**: the driver takes the lock once, publishes the results, moves per-key values and
 //!   per-key errors from `pending` into the memo (whole-batch failures are not memoized), and wakes
-//!   every waiter after releasing the lock. Waiters are woken even if a custom cache map panics
-//!   during that step.
+//!   every waiter after releasing the lock. The results are published before any user code runs,
+//!   so a panicking `Clone`, `Hash` or cache map cannot withhold an answer; `pending` entries such
+//!   a panic leaves behind are recognised as stale by their batch id and dropped.
+//! - **Permits**: with `max_concurrent_batches`, a sealed batch waits in `queued` for a running
+//!   one to finish. Every event that frees a permit (completion, abandonment, a woken batch
+//!   dropped before it used its permit) wakes the next queued driver. A batch that a batch
+//!   function of the same loader needs, on the driving thread's stack, inherits its caller's
+//!   permit instead of waiting for it.
 //!
 //! The batch future borrows nothing: it owns its keys and an `Arc` of the loader, so it can move
 //! from driver to driver. Panics in it are caught at the driver's `poll` and become
@@ -216,9 +224,21 @@ const QUIET_ROUNDS: u32 = 2;
 static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// Batches whose batch future this thread is polling right now, innermost last. A load that
-    /// would join one of them is waiting for itself.
-    static DRIVING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The batches whose batch future this thread is polling right now, innermost last, as
+    /// (loader address, batch id). A load that would join one of them is waiting for itself; a
+    /// batch of a loader on this stack must not wait for that loader's permit, which its own
+    /// caller holds.
+    static DRIVING: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the driver's step under the lock decided.
+enum Step<L: Loader> {
+    /// Poll this batch future (of the batch with this id), unlocked.
+    Poll(BatchFuture<L>, u64),
+    /// Yield to the executor: wake this task once the lock is released, and return `Pending`.
+    Yield,
+    /// Wait: a waker is registered where the awaited event will fire it.
+    Wait,
 }
 
 /// Wakes the wakers it holds when dropped, so that waiters are woken even when a step between
@@ -260,6 +280,11 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// This loader's identity on the `DRIVING` stack.
+    fn address(&self) -> usize {
+        self as *const Self as usize
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -308,13 +333,19 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             if ticket.is_done() {
                 return Poll::Ready(());
             }
-            let Some((mut fut, id)) = state.drive(self, ticket, cx) else {
-                return Poll::Pending;
+            let (mut fut, id) = match state.drive(self, ticket, cx) {
+                Step::Poll(fut, id) => (fut, id),
+                Step::Wait => return Poll::Pending,
+                Step::Yield => {
+                    drop(state);
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
             };
             drop(state);
 
             // Polled unlocked: the batch function may load from this loader or any other.
-            DRIVING.with(|d| d.borrow_mut().push(id));
+            DRIVING.with(|d| d.borrow_mut().push((self.address(), id)));
             let result = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
             DRIVING.with(|d| d.borrow_mut().pop());
             let outcome = match result {
@@ -339,8 +370,11 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         let batch = state.batches.remove(index);
         state.running -= 1;
         let mut wake = WakeOnDrop(batch.wakers.into_iter().flatten().collect());
-        wake.0.extend(state.next_queued_driver());
+        wake.0
+            .extend(state.next_queued_driver(self.config.max_concurrent_batches));
 
+        // Only moves up to the publication: every waiter has its answer before any user code
+        // (values' Clone, cache keys' Hash and Eq, the cache map) can panic below.
         let results = match outcome {
             Ok(values) => {
                 state.stats.key_errors += values.iter().filter(|v| v.is_err()).count() as u64;
@@ -364,39 +398,34 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         };
         let results = batch.done.results.get_or_init(|| results);
 
-        // From here on user code runs (cache keys' Hash/Eq, the cache map, values' Clone); the
-        // results are already published and `wake` wakes everyone even if it panics.
-        let memoize = matches!(results, Results::Slots(_));
-        let mut panic = None;
-        for (slot, cache_key) in batch.cache_keys.iter().enumerate() {
-            let ours = state
-                .pending
-                .get(cache_key)
-                .is_some_and(|p| p.id == batch.id && p.slot as usize == slot);
-            if !ours {
-                // Cleared, force-primed, or never ours: the answer goes to this batch's waiters only.
-                continue;
-            }
-            state.pending.remove(cache_key);
-            if let (true, Results::Slots(slots), Some(cache)) =
-                (memoize, results, state.cache.as_mut())
-            {
+        // Memoize. A panic here leaves some `pending` entries pointing at this batch; they are
+        // recognised as stale by its id (see `State::pending_slot`), so nothing wrong is served.
+        let memoized = catch_unwind(AssertUnwindSafe(|| {
+            for (slot, cache_key) in batch.cache_keys.iter().enumerate() {
+                let ours = state
+                    .pending
+                    .get(cache_key)
+                    .is_some_and(|p| p.id == batch.id && p.slot as usize == slot);
+                if !ours {
+                    // Cleared, primed, or re-queued: the answer goes to this batch's waiters only.
+                    continue;
+                }
+                state.pending.remove(cache_key);
+                let (Results::Slots(slots), Some(cache)) = (results, state.cache.as_mut()) else {
+                    continue; // a failed batch is not memoized
+                };
                 let entry = match &slots[slot] {
                     Ok(v) => Ok(v.clone()),
                     Err(LoadError::Key(e)) => Err(Arc::clone(e)),
                     Err(_) => continue,
                 };
-                if let Err(p) =
-                    catch_unwind(AssertUnwindSafe(|| cache.set(cache_key.clone(), entry)))
-                {
-                    panic.get_or_insert(p);
-                }
+                cache.set(cache_key.clone(), entry);
             }
-        }
+        }));
         drop(guard);
         drop(wake);
-        if let Some(p) = panic {
-            resume_unwind(p);
+        if let Err(panic) = memoized {
+            resume_unwind(panic);
         }
     }
 
@@ -413,7 +442,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         batch.wakers[ticket.waiter as usize] = None;
         batch.live -= 1;
         if batch.live == 0 {
-            let (abandoned, next) = state.abandon(ticket.batch);
+            let (abandoned, next) = state.abandon(ticket.batch, self.config.max_concurrent_batches);
             drop(state);
             // Dropping the batch future cancels the fetch and may run user code: unlocked.
             drop(abandoned);
@@ -422,10 +451,12 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             }
             return;
         }
-        if batch.driver == Some(ticket.waiter) {
+        if batch.driver.is_none_or(|driver| driver == ticket.waiter) {
             batch.driver = None;
-            // Hand the batch to another waiter that has been polled: it will claim the driver's
-            // role at its next poll. Waiters never polled yet will claim it when they are.
+            // Hand the batch to another waiter that has been polled: it claims the driver's role
+            // at its next poll. Also when there was no driver: this waiter may have been the heir
+            // woken by an earlier hand-off, dropped before it could claim; the next one is woken
+            // in its place. Waiters never polled yet claim the role when they are.
             let heir = batch.wakers.iter().flatten().next().cloned();
             drop(state);
             if let Some(waker) = heir {
@@ -477,7 +508,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         self.with_cache(|state| {
             for (key, value) in entries {
                 let cache_key = self.key_fn.cache_key(&key);
-                if let Some(p) = state.pending.get(&*cache_key).copied() {
+                if let Some(p) = state.pending_slot(&cache_key) {
                     let batch = &mut state.batches[p.batch];
                     if matches!(batch.phase, Phase::Collecting | Phase::Sealed) {
                         batch.primed.push((p.slot, value.clone()));
@@ -560,9 +591,9 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                     self.stats.cache_hits += 1;
                     return Admit::Ready(entry.map_err(LoadError::Key));
                 }
-                if let Some(p) = self.pending.get(&*cache_key) {
+                if let Some(p) = self.pending_slot(&cache_key) {
                     self.stats.deduplicated += 1;
-                    if DRIVING.with(|d| d.borrow().contains(&p.id)) {
+                    if DRIVING.with(|d| d.borrow().iter().any(|&(_, id)| id == p.id)) {
                         let loader = Arc::clone(&shared.config.name);
                         return Admit::Ready(Err(LoadError::Cycle { loader }));
                     }
@@ -626,7 +657,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
         shared: &Arc<Shared<L, C>>,
         ticket: &mut Ticket<ValueOf<L>, L::Error>,
         cx: &mut Context<'_>,
-    ) -> Option<(BatchFuture<L>, u64)> {
+    ) -> Step<L> {
         let index = ticket.batch;
         let batch = &mut self.batches[index];
         match &mut batch.wakers[ticket.waiter as usize] {
@@ -636,29 +667,36 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
         match batch.driver {
             None => batch.driver = Some(ticket.waiter),
             Some(driver) if driver == ticket.waiter => {}
-            Some(_) => return None,
+            Some(_) => return Step::Wait,
         }
 
         if let Phase::Collecting = batch.phase {
-            if !batch.schedule_says_send(&shared.config, ticket, cx) {
-                return None;
+            match batch.schedule(&shared.config, ticket, cx) {
+                Verdict::Send => {
+                    self.seal(index);
+                }
+                Verdict::Yield => return Step::Yield,
+                Verdict::Wait => return Step::Wait,
             }
-            self.seal(index);
         }
         let batch = &mut self.batches[index];
         let id = batch.id;
         match &mut batch.phase {
             Phase::Collecting => unreachable!("sealed above"),
-            Phase::Running(fut) => Some((
+            Phase::Running(fut) => Step::Poll(
                 fut.take().expect("only the driver takes the batch future"),
                 id,
-            )),
+            ),
             Phase::Sealed => {
-                if self.running >= shared.config.max_concurrent_batches {
+                // A batch needed by a batch function of this same loader, running on this very
+                // stack, inherits its caller's permit: waiting for it would wait for itself.
+                let nested =
+                    DRIVING.with(|d| d.borrow().iter().any(|&(l, _)| l == shared.address()));
+                if self.running >= shared.config.max_concurrent_batches && !nested {
                     if !self.queued.contains(&index) {
                         self.queued.push_back(index);
                     }
-                    return None;
+                    return Step::Wait;
                 }
                 self.queued.retain(|&q| q != index);
                 self.running += 1;
@@ -668,24 +706,25 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                 self.stats.keys += sent;
                 self.stats.largest_batch = self.stats.largest_batch.max(sent);
                 batch.phase = Phase::Running(None);
-                Some((start(shared, keys), id))
+                Step::Poll(start(shared, keys), id)
             }
         }
     }
 
     /// Removes a batch nobody waits for any more. Returns it, to be dropped unlocked, and the
     /// waker of a queued batch's driver if this frees a permit.
-    fn abandon(&mut self, index: usize) -> (Batch<L, C>, Option<Waker>) {
+    fn abandon(&mut self, index: usize, max_concurrent: usize) -> (Batch<L, C>, Option<Waker>) {
         let batch = self.batches.remove(index);
         if self.open == Some(index) {
             self.open = None;
         }
         self.queued.retain(|&q| q != index);
-        let mut next = None;
         if let Phase::Running(_) = batch.phase {
             self.running -= 1;
-            next = self.next_queued_driver();
         }
+        // Also when this batch was not running: it may have been handed a freed permit (popped
+        // from the queue and woken) and dropped before using it. The permit passes on.
+        let next = self.next_queued_driver(max_concurrent);
         for cache_key in &batch.cache_keys {
             if self
                 .pending
@@ -698,10 +737,30 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
         (batch, next)
     }
 
-    /// The waker of the oldest batch waiting for a permit, which is now free.
-    fn next_queued_driver(&mut self) -> Option<Waker> {
-        let index = self.queued.pop_front()?;
-        self.batches[index].driver_waker()
+    /// If a permit is free, the waker of the oldest batch waiting for one. Batches without a
+    /// polled waiter are skipped: they check for a permit themselves when first polled.
+    fn next_queued_driver(&mut self, max_concurrent: usize) -> Option<Waker> {
+        if self.running >= max_concurrent {
+            return None;
+        }
+        while let Some(index) = self.queued.pop_front() {
+            if let Some(waker) = self.batches[index].driver_waker() {
+                return Some(waker);
+            }
+        }
+        None
+    }
+
+    /// Where a queued or in-flight key will be answered, if it still will. An entry whose batch
+    /// is gone (a panic in `complete` left it behind) is stale: it is dropped, not trusted.
+    fn pending_slot(&mut self, cache_key: &CacheKeyOf<L, C>) -> Option<SlotRef> {
+        let p = *self.pending.get(cache_key)?;
+        if self.batches.get(p.batch).is_some_and(|b| b.id == p.id) {
+            Some(p)
+        } else {
+            self.pending.remove(cache_key);
+            None
+        }
     }
 }
 
@@ -757,14 +816,13 @@ impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
             .cloned()
     }
 
-    /// The schedule's verdict for a collecting batch, asked by its driver. When the answer is
-    /// "not yet", the driver's waker is registered where the schedule will fire it.
-    fn schedule_says_send(
+    /// The schedule's verdict for a collecting batch, asked by its driver.
+    fn schedule(
         &self,
         config: &Config,
         ticket: &mut Ticket<ValueOf<L>, L::Error>,
-        cx: &mut Context<'_>,
-    ) -> bool {
+        #[cfg_attr(not(feature = "tokio"), allow(unused_variables))] cx: &mut Context<'_>,
+    ) -> Verdict {
         match config.schedule {
             Schedule::Frame => {
                 // Yield until QUIET_ROUNDS trips through the executor in a row add no key: every
@@ -772,22 +830,21 @@ impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
                 if ticket.seen != self.slots {
                     ticket.seen = self.slots;
                     ticket.yields = 0;
-                } else {
-                    ticket.yields += 1;
-                    if ticket.yields >= QUIET_ROUNDS {
-                        return true;
-                    }
+                    return Verdict::Yield;
                 }
-                cx.waker().wake_by_ref();
-                false
+                ticket.yields += 1;
+                if ticket.yields >= QUIET_ROUNDS {
+                    Verdict::Send
+                } else {
+                    Verdict::Yield
+                }
             }
             Schedule::Yields(n) => {
                 if ticket.yields >= n {
-                    return true;
+                    return Verdict::Send;
                 }
                 ticket.yields += 1;
-                cx.waker().wake_by_ref();
-                false
+                Verdict::Yield
             }
             #[cfg(feature = "tokio")]
             Schedule::Window(_) => {
@@ -795,11 +852,23 @@ impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
                 let sleep = ticket
                     .sleep
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                sleep.as_mut().poll(cx).is_ready()
+                // Registers the timer's wake-up; tokio's timer runs no user code here.
+                if sleep.as_mut().poll(cx).is_ready() {
+                    Verdict::Send
+                } else {
+                    Verdict::Wait
+                }
             }
-            Schedule::Manual => false,
+            Schedule::Manual => Verdict::Wait,
         }
     }
+}
+
+/// What the schedule says about a collecting batch.
+enum Verdict {
+    Send,
+    Yield,
+    Wait,
 }
 
 /// The batch future: calls the batch function and lines its answer up with the keys.
@@ -818,12 +887,19 @@ fn start<L: Loader, C: CacheKey<L::Key>>(
         }
         let count = keys.len();
         match shared.loader.load_batch(&keys).await {
-            Ok(output) => output
-                .align(&keys)
-                .map_err(|values| BatchFailure::WrongLength {
+            // `align` of a user's own `BatchOutput` is checked too: with the lengths off, no
+            // answer can be trusted to belong to the key at its position.
+            Ok(output) => match output.align(&keys) {
+                Ok(values) if values.len() == count => Ok(values),
+                Ok(values) => Err(BatchFailure::WrongLength {
+                    keys: count,
+                    values: values.len(),
+                }),
+                Err(values) => Err(BatchFailure::WrongLength {
                     keys: count,
                     values,
                 }),
+            },
             Err(e) => Err(BatchFailure::Error(e)),
         }
     };

@@ -421,3 +421,41 @@ fn a_batch_function_may_load_other_keys_from_its_own_loader() {
     );
     assert_eq!(loader.stats().batches, 2);
 }
+
+/// Depth of a node in a chain: the depth of its parent (loaded through the same loader) + 1.
+struct Depths {
+    me: Arc<std::sync::OnceLock<DataLoader<Depths>>>,
+}
+
+impl coalesce::Loader for Depths {
+    type Key = u64;
+    type Output = Vec<Result<u64, common::TestError>>;
+    type Error = common::TestError;
+
+    async fn load_batch(&self, keys: &[u64]) -> Result<Self::Output, Self::Error> {
+        let me = self.me.get().expect("set after build");
+        let mut out = Vec::new();
+        for &k in keys {
+            out.push(match k {
+                0 => Ok(0),
+                _ => me
+                    .load(k - 1)
+                    .await
+                    .map(|d| d + 1)
+                    .map_err(|e| common::TestError(e.to_string())),
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[test]
+fn a_batch_function_loading_its_own_loader_under_a_permit_limit_does_not_wait_for_itself() {
+    let me = Arc::new(std::sync::OnceLock::new());
+    let loader = DataLoader::builder(Depths { me: me.clone() })
+        .max_concurrent_batches(1)
+        .build();
+    assert!(me.set(loader.clone()).is_ok());
+    assert_eq!(futures::executor::block_on(loader.load(3)).unwrap(), 3);
+    assert_eq!(loader.stats().batches, 4);
+}

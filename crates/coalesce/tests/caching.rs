@@ -412,3 +412,18 @@ fn ttl_cache_map_forgets_entries_after_their_time() {
     block_on(loader.load(1)).unwrap();
     assert_eq!(calls.count(), 2);
 }
+
+#[test]
+fn a_key_cleared_while_queued_and_loaded_again_is_answered_both_times() {
+    let (loader, calls) = echo();
+    let (a, b) = block_on(async {
+        let a = loader.load(1);
+        loader.clear(&1);
+        let b = loader.load(1);
+        futures::join!(a, b)
+    });
+    assert_eq!((a.unwrap(), b.unwrap()), (10, 10));
+    assert_eq!(calls.batches(), [vec![1, 1]]);
+    block_on(loader.load(1)).unwrap();
+    assert_eq!(calls.count(), 1, "the second slot's answer was memoized");
+}

@@ -161,3 +161,65 @@ fn duplicate_keys_with_the_cache_off_and_a_dropped_waiter_do_not_hang() {
     assert_eq!((b.unwrap(), c.unwrap()), (10, 10));
     assert_eq!(calls.batches(), [vec![1, 1, 1]]);
 }
+
+#[test]
+fn an_heir_dropped_before_it_polls_passes_the_batch_on() {
+    // A cancelled request drops its loads one after the other: first the driver, then the heir
+    // the driver woke, before the heir could poll. A third waiter must still be answered.
+    let (loader, gate, calls, _) = gated();
+    let mut driver = loader.load(1);
+    let mut heir = loader.load(1);
+    let mut survivor = loader.load(1);
+    let (woken, waker) = common::WakeFlag::new();
+    poll_until_waiting(&mut driver, &gate);
+    assert!(poll_once(&mut heir).is_pending());
+    assert!(common::poll_with(&mut survivor, &waker).is_pending());
+    drop(driver);
+    drop(heir);
+    assert!(
+        woken.woken(),
+        "the survivor is woken to take the batch over"
+    );
+    gate.open();
+    assert_eq!(block_on(survivor).unwrap(), 10);
+    assert_eq!(
+        calls.count(),
+        1,
+        "the running fetch was finished, not restarted"
+    );
+}
+
+#[test]
+fn a_freed_permit_passes_on_when_the_batch_given_it_is_abandoned() {
+    let (gate, calls) = (common::Gate::default(), Calls::default());
+    let loader = DataLoader::builder(coalesce::from_fn({
+        let (gate, calls) = (gate.clone(), calls.clone());
+        move |keys: Vec<u64>| {
+            calls.record(&keys);
+            let wait = (keys == [1]).then(|| gate.wait());
+            async move {
+                if let Some(wait) = wait {
+                    wait.await;
+                }
+                Ok::<_, TestError>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
+            }
+        }
+    }))
+    .max_batch_size(1)
+    .max_concurrent_batches(1)
+    .build();
+    let mut a = loader.load(1);
+    let mut b = loader.load(2);
+    let mut c = loader.load(3);
+    let (c_woken, c_waker) = common::WakeFlag::new();
+    poll_until_waiting(&mut a, &gate); // A runs and holds the only permit
+    assert!(poll_once(&mut b).is_pending()); // B and C queue for it
+    assert!(common::poll_with(&mut c, &c_waker).is_pending());
+    gate.open();
+    assert_eq!(block_on(a).unwrap(), 10); // A's completion hands the permit to B...
+    assert!(!c_woken.woken());
+    drop(b); // ...whose request is cancelled before B polls
+    assert!(c_woken.woken(), "C is woken for the permit B never used");
+    assert_eq!(block_on(c).unwrap(), 30);
+    assert_eq!(calls.batches(), [vec![1], vec![3]]);
+}

@@ -225,3 +225,78 @@ fn batch_error_has_the_source_as_its_error_source() {
     let source = std::error::Error::source(&err).unwrap();
     assert_eq!(source.to_string(), "database is down");
 }
+
+/// A user-written batch shape that returns one entry too few for batches holding key 1.
+struct OneShort(Vec<u64>);
+
+impl coalesce::BatchOutput<u64, TestError> for OneShort {
+    type Value = u64;
+    fn align(self, keys: &[u64]) -> Result<Vec<Result<u64, TestError>>, usize> {
+        let short = usize::from(keys.contains(&1));
+        Ok(self.0.into_iter().skip(short).map(Ok).collect())
+    }
+}
+
+#[test]
+fn a_custom_shape_of_the_wrong_length_fails_its_batch_and_corrupts_nothing() {
+    let loader = DataLoader::new(coalesce::from_fn(|keys: Vec<u64>| async move {
+        Ok::<_, TestError>(OneShort(keys.iter().map(|k| k * 10).collect()))
+    }));
+    let results = block_on(join_all([1, 2, 3].map(|k| loader.load(k))));
+    assert!(
+        results.iter().all(|r| matches!(
+            r,
+            Err(LoadError::WrongLength {
+                keys: 3,
+                values: 2,
+                ..
+            })
+        )),
+        "{results:?}"
+    );
+    let later = block_on(join_all([10, 11, 3].map(|k| loader.load(k))));
+    assert_eq!(
+        later.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [100, 110, 30]
+    );
+}
+
+/// A value whose `Clone` panics once when armed: user code that runs while memoizing.
+#[derive(Debug, PartialEq)]
+struct Fragile(u64);
+
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Clone for Fragile {
+    fn clone(&self) -> Self {
+        if ARMED.swap(false, Ordering::SeqCst) {
+            panic!("clone failed");
+        }
+        Fragile(self.0)
+    }
+}
+
+#[test]
+fn a_panic_while_memoizing_never_serves_one_key_anothers_value() {
+    let loader = DataLoader::new(coalesce::from_fn(|keys: Vec<u64>| async move {
+        if keys.contains(&1) {
+            ARMED.store(true, Ordering::SeqCst);
+        }
+        Ok::<_, TestError>(
+            keys.iter()
+                .map(|&k| Ok(Fragile(k * 10)))
+                .collect::<Vec<_>>(),
+        )
+    }));
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        block_on(async { futures::join!(loader.load(1), loader.load(2)) })
+    }));
+    assert!(first.is_err(), "the value's own panic reaches the driver");
+    let (a, b, c) =
+        block_on(async { futures::join!(loader.load(10), loader.load(11), loader.load(2)) });
+    assert_eq!(
+        (a.unwrap(), b.unwrap(), c.unwrap()),
+        (Fragile(100), Fragile(110), Fragile(20))
+    );
+    assert_eq!(block_on(loader.load(2)).unwrap(), Fragile(20));
+}

@@ -355,3 +355,44 @@ fn two_threads_with_their_own_loaders_never_see_each_others_keys() {
         );
     }
 }
+
+#[test]
+fn a_runner_dropped_with_chained_loads_pending_frees_its_loaders() {
+    // The continuation holds a loader clone; without the runner withdrawing the pending loads,
+    // loader -> waiting load -> continuation -> loader would be a cycle that never frees.
+    let token = Arc::new(());
+    struct Tracked(#[allow(dead_code)] Arc<()>);
+    impl SyncLoader for Tracked {
+        type Key = u64;
+        type Output = Vec<Result<u64, TestError>>;
+        type Error = TestError;
+        fn load_batch(&self, keys: &[u64]) -> Result<Self::Output, TestError> {
+            Ok(keys.iter().map(|&k| Ok(k)).collect())
+        }
+    }
+    {
+        let runner = Runner::new();
+        let users = SyncDataLoader::new(&runner, Tracked(token.clone()));
+        let _chained = {
+            let again = users.clone();
+            users.load(1).and_then(move |v| again.load(v + 1))
+        };
+        // The request fails here, before the runner runs.
+    }
+    assert_eq!(
+        Arc::strong_count(&token),
+        1,
+        "the loader and its batch function were freed"
+    );
+}
+
+#[test]
+fn a_chain_of_a_hundred_thousand_maps_resolves_without_deep_recursion() {
+    let runner = Runner::new();
+    let (users, _) = sync_echo(&runner);
+    let mut chain = users.load(1).map(|r| r.unwrap());
+    for _ in 0..100_000 {
+        chain = chain.map(|v| v + 1);
+    }
+    assert_eq!(runner.resolve(chain).unwrap(), 100_010);
+}

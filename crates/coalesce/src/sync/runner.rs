@@ -17,14 +17,25 @@ use crate::{Builder, CacheEntry, CacheKey, DataLoader, IntoCacheMap, SameKey, Va
 /// [`run`](Self::run) it, or [`resolve`](Self::resolve) the value you need.
 #[derive(Default)]
 pub struct Runner {
-    /// Loaders with keys waiting for the next round, each once.
-    due: Rc<RefCell<Vec<Weak<dyn Round>>>>,
+    loaders: Rc<Loaders>,
     rounds: Cell<u64>,
 }
 
-/// A loader as the runner sees it: something to run once per round.
+/// The loaders of one runner, shared with them (they hold it weakly).
+#[derive(Default)]
+struct Loaders {
+    /// Loaders with keys waiting for the next round, each once.
+    due: RefCell<Vec<Weak<dyn Round>>>,
+    /// Every loader built with the runner, to withdraw their waiting loads when it is dropped.
+    all: RefCell<Vec<Weak<dyn Round>>>,
+}
+
+/// A loader as the runner sees it.
 trait Round {
+    /// Sends this loader's batches and resolves the loads they answer.
     fn run_round(&self);
+    /// Withdraws every waiting load: the request is over.
+    fn withdraw(&self);
 }
 
 impl Runner {
@@ -39,7 +50,7 @@ impl Runner {
     pub fn run(&self) -> u64 {
         let mut rounds = 0;
         loop {
-            let due = std::mem::take(&mut *self.due.borrow_mut());
+            let due = std::mem::take(&mut *self.loaders.due.borrow_mut());
             if due.is_empty() {
                 self.rounds.set(self.rounds.get() + rounds);
                 return rounds;
@@ -64,10 +75,22 @@ impl Runner {
     }
 }
 
+/// A runner dropped with loads still waiting (a request that failed or was abandoned before it
+/// resolved everything) withdraws them: their deferred values stay unresolved, and the
+/// continuations they hold, which may hold loaders, are dropped instead of kept alive in a cycle.
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let all = std::mem::take(&mut *self.loaders.all.borrow_mut());
+        for loader in all.iter().filter_map(Weak::upgrade) {
+            loader.withdraw();
+        }
+    }
+}
+
 impl fmt::Debug for Runner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runner")
-            .field("due", &self.due.borrow().len())
+            .field("due", &self.loaders.due.borrow().len())
             .field("rounds", &self.rounds.get())
             .finish()
     }
@@ -88,7 +111,7 @@ struct Inner<S: SyncLoader, C: CacheKey<S::Key>> {
     waiting: RefCell<Vec<Waiting<S>>>,
     /// Whether this loader is in the runner's `due` list.
     due: Cell<bool>,
-    runner: Weak<RefCell<Vec<Weak<dyn Round>>>>,
+    runner: Weak<Loaders>,
     me: Weak<Inner<S, C>>,
 }
 
@@ -114,20 +137,22 @@ where
     M: IntoCacheMap<C::Key, CacheEntry<ValueOf<Blocking<S>>, S::Error>>,
 {
     /// The synchronous loader these options describe, resolved by `runner`. The
-    /// [`schedule`](Builder::schedule) and [`max_concurrent_batches`](Builder::max_concurrent_batches)
-    /// options do not apply: the runner sends every batch of a round, one after another.
+    /// [`schedule`](Builder::schedule) does not apply: the runner sends each round's batches
+    /// itself, one after another, each finished before the next starts, so
+    /// [`max_concurrent_batches`](Builder::max_concurrent_batches) only matters if the same
+    /// loader is also used from async code through `Deref`.
     pub fn build_sync(self, runner: &Runner) -> SyncDataLoader<S, C> {
         let loader = self.build();
-        let runner = Rc::downgrade(&runner.due);
-        SyncDataLoader {
-            inner: Rc::new_cyclic(|me| Inner {
-                loader,
-                waiting: RefCell::new(Vec::new()),
-                due: Cell::new(false),
-                runner,
-                me: me.clone(),
-            }),
-        }
+        let inner = Rc::new_cyclic(|me| Inner {
+            loader,
+            waiting: RefCell::new(Vec::new()),
+            due: Cell::new(false),
+            runner: Rc::downgrade(&runner.loaders),
+            me: me.clone(),
+        });
+        let weak: Weak<Inner<S, C>> = Rc::downgrade(&inner);
+        runner.loaders.all.borrow_mut().push(weak);
+        SyncDataLoader { inner }
     }
 }
 
@@ -177,7 +202,7 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> Inner<S, C> {
             return;
         }
         match self.runner.upgrade() {
-            Some(due) => due.borrow_mut().push(self.me.clone()),
+            Some(loaders) => loaders.due.borrow_mut().push(self.me.clone()),
             // The runner is gone: these loads stay unresolved, and reading them says so.
             None => self.due.set(false),
         }
@@ -225,13 +250,20 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> Round for Inner<S, C> {
             resolver.resolve(outcome);
         }
     }
+
+    fn withdraw(&self) {
+        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
+        for w in &waiting {
+            self.loader.shared.leave(&w.ticket);
+        }
+        // Dropping the resolvers drops their continuations, and the loaders those hold.
+        drop(waiting);
+    }
 }
 
 impl<S: SyncLoader, C: CacheKey<S::Key>> Drop for Inner<S, C> {
     fn drop(&mut self) {
-        for w in self.waiting.get_mut().drain(..) {
-            self.loader.shared.leave(&w.ticket);
-        }
+        self.withdraw();
     }
 }
 

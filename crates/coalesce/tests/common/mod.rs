@@ -200,3 +200,30 @@ pub fn poll_until_waiting<F: std::future::Future + Unpin>(fut: &mut F, gate: &Ga
     }
     panic!("the batch never reached the gate");
 }
+
+/// A waker that records whether it was woken: a future parked with it is re-polled by a real
+/// executor only if this flag is set, so a test can see a lost wake-up that polling by hand hides.
+pub struct WakeFlag(AtomicBool);
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl WakeFlag {
+    /// A fresh, unwoken flag and its waker.
+    pub fn new() -> (Arc<WakeFlag>, Waker) {
+        let flag = Arc::new(WakeFlag(AtomicBool::new(false)));
+        (flag.clone(), Waker::from(flag))
+    }
+
+    pub fn woken(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `fut` once with `waker`.
+pub fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(fut).poll(&mut Context::from_waker(waker))
+}
