@@ -86,7 +86,7 @@ impl Loader for FriendsLoader {
             rows.iter()
                 .map(|(_, friend)| (friend.id, Some(friend.clone()))),
         );
-        Ok(grouped(rows))
+        Ok(rows.into_iter().collect())
     }
 }
 
@@ -97,11 +97,10 @@ impl Loader for MessagesByPosterLoader {
 
     async fn load_batch(&self, poster_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
         let messages = self.0.messages_by_posters(poster_ids).await?;
-        Ok(grouped(
-            messages
-                .into_iter()
-                .filter_map(|message| Some((message.poster_id?, message))),
-        ))
+        Ok(messages
+            .into_iter()
+            .filter_map(|message| Some((message.poster_id?, message)))
+            .collect())
     }
 }
 
@@ -125,13 +124,4 @@ impl Loader for AlbumsByBandLoader {
             album.band_id
         }))
     }
-}
-
-/// Groups `(key, row)` pairs by key: for rows that do not carry the key as a plain field.
-fn grouped<V>(pairs: impl IntoIterator<Item = (Id, V)>) -> Grouped<Id, V> {
-    let mut groups: HashMap<Id, Vec<V>> = HashMap::new();
-    for (key, row) in pairs {
-        groups.entry(key).or_default().push(row);
-    }
-    Grouped(groups)
 }

@@ -157,11 +157,26 @@ pub fn group_by<K, V>(rows: impl IntoIterator<Item = V>, key: impl Fn(&V) -> K) 
 where
     K: Hash + Eq,
 {
-    let mut groups: HashMap<K, Vec<V>> = HashMap::new();
-    for row in rows {
-        groups.entry(key(&row)).or_default().push(row);
+    rows.into_iter().map(|row| (key(&row), row)).collect()
+}
+
+/// Groups `(key, row)` pairs: for rows that do not carry their key as a field, such as the
+/// `(user_id, friend)` pairs of a join, or rows whose key is optional.
+///
+/// ```
+/// use coalesce::Grouped;
+///
+/// let friends: Grouped<u64, &str> = [(1, "ada"), (2, "grace"), (1, "alan")].into_iter().collect();
+/// assert_eq!(friends.0[&1], ["ada", "alan"]);
+/// ```
+impl<K: Hash + Eq, V> FromIterator<(K, V)> for Grouped<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut groups: HashMap<K, Vec<V>> = HashMap::new();
+        for (key, row) in pairs {
+            groups.entry(key).or_default().push(row);
+        }
+        Grouped(groups)
     }
-    Grouped(groups)
 }
 
 #[cfg(test)]
