@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::scheduler::{Config, Hasher, Shared};
+use crate::tier::ValueCache;
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule, ValueOf};
 
 /// The options of a [`DataLoader`], with the names the seeds use.
@@ -21,10 +22,11 @@ use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedul
 /// assert_eq!(loader.name(), "users");
 /// ```
 #[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder<L, C = SameKey, M = DefaultCacheMap> {
+pub struct Builder<L, C = SameKey, M = DefaultCacheMap, T = NoValueCache> {
     loader: L,
     key_fn: C,
     cache_map: M,
+    value_cache: T,
     cache: bool,
     batch: bool,
     name: Option<Arc<str>>,
@@ -66,6 +68,33 @@ where
     }
 }
 
+/// The default shared tier: none.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoValueCache;
+
+/// A shared tier given to [`Builder::value_cache`], kept as is until [`build`](Builder::build).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CustomValueCache<T>(T);
+
+/// What a [`Builder`] holds as the shared tier-to-be: [`NoValueCache`] or a [`CustomValueCache`].
+/// Like [`IntoCacheMap`], it lets the tier be given before or after the cache-key function.
+pub trait IntoValueCache<K, V> {
+    /// The tier, if any.
+    fn into_value_cache(self) -> Option<Arc<dyn ValueCache<K, V>>>;
+}
+
+impl<K, V> IntoValueCache<K, V> for NoValueCache {
+    fn into_value_cache(self) -> Option<Arc<dyn ValueCache<K, V>>> {
+        None
+    }
+}
+
+impl<K, V, T: ValueCache<K, V>> IntoValueCache<K, V> for CustomValueCache<T> {
+    fn into_value_cache(self) -> Option<Arc<dyn ValueCache<K, V>>> {
+        Some(Arc::new(self.0))
+    }
+}
+
 impl<L: Loader> Builder<L> {
     /// Options for a loader with `loader` as its batch function, all at their defaults.
     ///
@@ -77,6 +106,7 @@ impl<L: Loader> Builder<L> {
             loader,
             key_fn: SameKey,
             cache_map: DefaultCacheMap,
+            value_cache: NoValueCache,
             cache: true,
             batch: true,
             name: None,
@@ -87,7 +117,7 @@ impl<L: Loader> Builder<L> {
     }
 }
 
-impl<L: Loader, C, M> Builder<L, C, M> {
+impl<L: Loader, C, M, T> Builder<L, C, M, T> {
     /// The name in [stats](crate::Loaders::stats), logs, `tracing` spans and error messages.
     /// Defaults to the batch function's type name.
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
@@ -130,8 +160,18 @@ impl<L: Loader, C, M> Builder<L, C, M> {
     }
 
     /// The memo to use instead of an unbounded `HashMap`; see [`crate::cache`].
-    pub fn cache_map<M2>(self, cache_map: M2) -> Builder<L, C, CustomCacheMap<M2>> {
-        self.retype(|key_fn| key_fn, |_| CustomCacheMap(cache_map))
+    pub fn cache_map<M2>(self, cache_map: M2) -> Builder<L, C, CustomCacheMap<M2>, T> {
+        self.retype(|key_fn| key_fn, |_| CustomCacheMap(cache_map), |tier| tier)
+    }
+
+    /// A shared second-level cache consulted in bulk once per batch, behind the memo: see
+    /// [`crate::tier`] (and the `coalesce-redis` crate for Redis).
+    pub fn value_cache<T2>(self, value_cache: T2) -> Builder<L, C, M, CustomValueCache<T2>> {
+        self.retype(
+            |key_fn| key_fn,
+            |cache_map| cache_map,
+            |_| CustomValueCache(value_cache),
+        )
     }
 
     /// Memoize and de-duplicate by what `f` returns instead of by the key itself (Strawberry's
@@ -154,26 +194,28 @@ impl<L: Loader, C, M> Builder<L, C, M> {
     /// assert_eq!((first, again), ("Nick", "Nick")); // the second load was a memo hit
     /// # });
     /// ```
-    pub fn cache_key_fn<F>(self, f: F) -> Builder<L, F, M>
+    pub fn cache_key_fn<F>(self, f: F) -> Builder<L, F, M, T>
     where
         F: CacheKey<L::Key>,
     {
-        self.retype(|_| f, |cache_map| cache_map)
+        self.retype(|_| f, |cache_map| cache_map, |tier| tier)
     }
 }
 
-impl<L, C, M> Builder<L, C, M> {
-    /// The same options with another cache-key function or memo: the one place that knows
+impl<L, C, M, T> Builder<L, C, M, T> {
+    /// The same options with another cache-key function, memo or tier: the one place that knows
     /// every field, so that adding an option cannot miss a setter.
-    fn retype<C2, M2>(
+    fn retype<C2, M2, T2>(
         self,
         key_fn: impl FnOnce(C) -> C2,
         cache_map: impl FnOnce(M) -> M2,
-    ) -> Builder<L, C2, M2> {
+        value_cache: impl FnOnce(T) -> T2,
+    ) -> Builder<L, C2, M2, T2> {
         let Builder {
             loader,
             key_fn: k,
             cache_map: m,
+            value_cache: t,
             cache,
             batch,
             name,
@@ -185,6 +227,7 @@ impl<L, C, M> Builder<L, C, M> {
             loader,
             key_fn: key_fn(k),
             cache_map: cache_map(m),
+            value_cache: value_cache(t),
             cache,
             batch,
             name,
@@ -195,11 +238,12 @@ impl<L, C, M> Builder<L, C, M> {
     }
 }
 
-impl<L, C, M> Builder<L, C, M>
+impl<L, C, M, T> Builder<L, C, M, T>
 where
     L: Loader,
     C: CacheKey<L::Key>,
     M: IntoCacheMap<C::Key, CacheEntry<ValueOf<L>, L::Error>>,
+    T: IntoValueCache<C::Key, ValueOf<L>>,
 {
     /// The loader.
     pub fn build(self) -> DataLoader<L, C> {
@@ -212,8 +256,9 @@ where
             schedule: self.schedule,
         };
         let cache = self.cache.then(|| self.cache_map.into_cache_map());
+        let tier = self.value_cache.into_value_cache();
         DataLoader {
-            shared: Arc::new(Shared::new(self.loader, self.key_fn, config, cache)),
+            shared: Arc::new(Shared::new(self.loader, self.key_fn, config, cache, tier)),
         }
     }
 }

@@ -140,6 +140,23 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
         self
     }
 
+    /// Forgets `keys` here and in the shared tier ([`crate::tier`]), returning once the tier has
+    /// forgotten them too: what a mutation awaits so that other instances see its change. The
+    /// synchronous [`clear_many`](Self::clear_many) only queues the tier's deletion, to be sent
+    /// before this loader's next batch. A tier that fails is counted and logged; the deletion
+    /// is retried before the next batch.
+    pub async fn clear_shared<Q: Borrow<L::Key>>(&self, keys: impl IntoIterator<Item = Q>) {
+        self.shared.clear(keys);
+        self.shared.flush_invalidations().await;
+    }
+
+    /// Forgets every key here and in the shared tier, returning once the tier has: see
+    /// [`clear_shared`](Self::clear_shared).
+    pub async fn clear_all_shared(&self) {
+        self.shared.clear_all();
+        self.shared.flush_invalidations().await;
+    }
+
     /// Memoizes a value loaded some other way, such as by a list query (the seeds'
     /// `getAllPeople`). Never overwrites: a key already memoized or in flight keeps its value
     /// (use [`force_prime`](Self::force_prime) to overwrite). A key queued in a batch not yet

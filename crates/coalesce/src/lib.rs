@@ -212,6 +212,7 @@ struct ReadmeDoctests;
 
 pub mod cache;
 pub mod sync;
+pub mod tier;
 
 mod builder;
 mod dataloader;
@@ -224,7 +225,10 @@ mod schedule;
 mod scheduler;
 mod stats;
 
-pub use builder::{Builder, CustomCacheMap, DefaultCacheMap, IntoCacheMap};
+pub use builder::{
+    Builder, CustomCacheMap, CustomValueCache, DefaultCacheMap, IntoCacheMap, IntoValueCache,
+    NoValueCache,
+};
 pub use cache::{CacheEntry, CacheMap, NoCache};
 pub use dataloader::{DataLoader, Load, LoadMany};
 pub use error::LoadError;

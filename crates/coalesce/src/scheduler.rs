@@ -75,6 +75,7 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use crate::error::{BatchFailure, panic_message};
+use crate::tier::{Invalidations, Op, ValueCache};
 use crate::{
     BatchOutput, CacheEntry, CacheKey, CacheMap, LoadError, Loader, Schedule, Stats, ValueOf,
 };
@@ -85,6 +86,7 @@ pub(crate) type Outcome<L> = Result<ValueOf<L>, LoadError<<L as Loader>::Error>>
 type CacheKeyOf<L, C> = <C as CacheKey<<L as Loader>::Key>>::Key;
 type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
 type BoxedMap<L, C> = Box<dyn CacheMap<CacheKeyOf<L, C>, Entry<L>>>;
+type Tier<L, C> = Arc<dyn ValueCache<CacheKeyOf<L, C>, ValueOf<L>>>;
 type Aligned<L> = Vec<Result<ValueOf<L>, <L as Loader>::Error>>;
 type BatchFuture<L> =
     Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
@@ -106,6 +108,8 @@ pub(crate) struct Shared<L: Loader, C: CacheKey<L::Key>> {
     pub(crate) loader: L,
     pub(crate) key_fn: C,
     pub(crate) config: Config,
+    /// The shared second-level cache, if any: see [`crate::tier`].
+    tier: Option<Tier<L, C>>,
     state: Mutex<State<L, C>>,
 }
 
@@ -122,6 +126,8 @@ struct State<L: Loader, C: CacheKey<L::Key>> {
     running: usize,
     /// Sealed batches waiting for `running` to drop below `max_concurrent_batches`, oldest first.
     queued: VecDeque<usize>,
+    /// Deletions from the tier that `clear` queued, sent before the next batch reads the tier.
+    invalidations: Invalidations<CacheKeyOf<L, C>>,
     stats: Stats,
 }
 
@@ -257,11 +263,18 @@ impl Drop for WakeOnDrop {
 }
 
 impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
-    pub(crate) fn new(loader: L, key_fn: C, config: Config, cache: Option<BoxedMap<L, C>>) -> Self {
+    pub(crate) fn new(
+        loader: L,
+        key_fn: C,
+        config: Config,
+        cache: Option<BoxedMap<L, C>>,
+        tier: Option<Tier<L, C>>,
+    ) -> Self {
         Shared {
             loader,
             key_fn,
             config,
+            tier,
             state: Mutex::new(State {
                 cache,
                 pending: HashMap::default(),
@@ -269,6 +282,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
                 open: None,
                 running: 0,
                 queued: VecDeque::new(),
+                invalidations: Invalidations::default(),
                 stats: Stats::default(),
             }),
         }
@@ -475,25 +489,171 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         }
     }
 
+    /// Forgets `keys` in the memo, and queues their deletion from the tier.
     pub(crate) fn clear(&self, keys: impl IntoIterator<Item = impl std::borrow::Borrow<L::Key>>) {
-        self.with_cache(|state| {
-            for key in keys {
-                let cache_key = self.key_fn.cache_key(key.borrow());
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if state.cache.is_none() && self.tier.is_none() {
+            return;
+        }
+        for key in keys {
+            let cache_key = self.key_fn.cache_key(key.borrow());
+            if let Some(cache) = state.cache.as_mut() {
                 state.pending.remove(&*cache_key);
-                if let Some(cache) = state.cache.as_mut() {
-                    cache.delete(&cache_key);
-                }
+                cache.delete(&cache_key);
             }
-        });
+            if self.tier.is_some() {
+                state.invalidations.delete([cache_key.into_owned()]);
+            }
+        }
     }
 
+    /// Forgets every key in the memo, and queues clearing the tier.
     pub(crate) fn clear_all(&self) {
-        self.with_cache(|state| {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if let Some(cache) = state.cache.as_mut() {
+            cache.clear();
             state.pending.clear();
-            if let Some(cache) = state.cache.as_mut() {
-                cache.clear();
+        }
+        if self.tier.is_some() {
+            state.invalidations.clear();
+        }
+    }
+
+    /// Sends the queued tier deletions now.
+    pub(crate) async fn flush_invalidations(&self) {
+        if let Some(tier) = &self.tier {
+            let queued = std::mem::take(&mut self.lock().invalidations);
+            self.invalidate(tier, queued).await;
+        }
+    }
+
+    /// Sends tier deletions; those that fail are queued again, to be retried before the next
+    /// batch reads the tier, so a passing outage cannot leave a cleared value behind for good.
+    async fn invalidate(&self, tier: &Tier<L, C>, queued: Invalidations<CacheKeyOf<L, C>>) {
+        if queued.is_empty() {
+            return;
+        }
+        let (op, result) = if queued.all {
+            (Op::Clear, tier.clear().await)
+        } else {
+            (Op::Delete, tier.delete_many(&queued.keys).await)
+        };
+        if let Err(e) = result {
+            self.tier_failed(op, &*e);
+            let mut state = self.lock();
+            if queued.all {
+                state.invalidations.clear();
+            } else {
+                state.invalidations.delete(queued.keys);
             }
-        });
+        }
+    }
+
+    /// Counts and logs a failed tier operation, which never fails a load.
+    fn tier_failed(&self, op: Op, error: &dyn std::fmt::Display) {
+        self.lock().stats.tier_errors += 1;
+        #[cfg(feature = "tracing")]
+        tracing::warn!(loader = %self.config.name, ?op, %error, "shared cache failed; treated as a miss");
+        #[cfg(not(feature = "tracing"))]
+        let _ = (op, error);
+    }
+
+    /// Calls the batch function for `keys` and lines its answer up with them.
+    async fn fetch(&self, keys: &[L::Key]) -> Result<Aligned<L>, BatchFailure<L::Error>> {
+        if keys.is_empty() {
+            // Every key was primed while queued, or found in the tier: nothing to fetch.
+            return Ok(Vec::new());
+        }
+        let count = keys.len();
+        {
+            let stats = &mut self.lock().stats;
+            stats.batches += 1;
+            stats.keys += count as u64;
+            stats.largest_batch = stats.largest_batch.max(count as u64);
+        }
+        match self.loader.load_batch(keys).await {
+            // `align` of a user's own `BatchOutput` is checked too: with the lengths off, no
+            // answer can be trusted to belong to the key at its position.
+            Ok(output) => match output.align(keys) {
+                Ok(values) if values.len() == count => Ok(values),
+                Ok(values) => Err(BatchFailure::WrongLength {
+                    keys: count,
+                    values: values.len(),
+                }),
+                Err(values) => Err(BatchFailure::WrongLength {
+                    keys: count,
+                    values,
+                }),
+            },
+            Err(e) => Err(BatchFailure::Error(e)),
+        }
+    }
+
+    /// [`fetch`](Self::fetch) through the tier: one bulk read, the batch function for the misses
+    /// only, one bulk write of what it returned (per-key errors excepted).
+    async fn fetch_through(
+        &self,
+        tier: &Tier<L, C>,
+        keys: Vec<L::Key>,
+    ) -> Result<Aligned<L>, BatchFailure<L::Error>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cache_keys: Vec<_> = keys
+            .iter()
+            .map(|key| self.key_fn.cache_key(key).into_owned())
+            .collect();
+        let found = match tier.get_many(&cache_keys).await {
+            Ok(found) if found.len() == keys.len() => found,
+            Ok(found) => {
+                let error = format!("{} entries for {} keys", found.len(), keys.len());
+                self.tier_failed(Op::Get, &error);
+                Vec::new()
+            }
+            Err(e) => {
+                self.tier_failed(Op::Get, &*e);
+                Vec::new()
+            }
+        };
+        let mut found = found.into_iter();
+        let mut hits = Vec::with_capacity(keys.len());
+        let (mut miss_keys, mut miss_cache_keys) = (Vec::new(), Vec::new());
+        for (key, cache_key) in keys.into_iter().zip(cache_keys) {
+            let hit = found.next().flatten();
+            if hit.is_none() {
+                miss_keys.push(key);
+                miss_cache_keys.push(cache_key);
+            }
+            hits.push(hit);
+        }
+        let tier_hits = (hits.len() - miss_keys.len()) as u64;
+        if tier_hits > 0 {
+            self.lock().stats.tier_hits += tier_hits;
+        }
+
+        let fetched = self.fetch(&miss_keys).await?;
+        let fresh: Vec<_> = miss_cache_keys
+            .iter()
+            .zip(&fetched)
+            .filter_map(|(cache_key, value)| Some((cache_key, value.as_ref().ok()?)))
+            .collect();
+        if !fresh.is_empty() {
+            if let Err(e) = tier.set_many(&fresh).await {
+                self.tier_failed(Op::Set, &*e);
+            }
+        }
+        drop(fresh);
+
+        let mut fetched = fetched.into_iter();
+        Ok(hits
+            .into_iter()
+            .map(|hit| match hit {
+                Some(value) => Ok(value),
+                None => fetched.next().expect("one answer per miss"),
+            })
+            .collect())
     }
 
     /// Memoizes values loaded some other way. A key already memoized or in flight is left alone
@@ -701,12 +861,9 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                 self.queued.retain(|&q| q != index);
                 self.running += 1;
                 let keys = batch.take_keys_to_send();
-                let sent = keys.len() as u64;
-                self.stats.batches += u64::from(sent > 0);
-                self.stats.keys += sent;
-                self.stats.largest_batch = self.stats.largest_batch.max(sent);
+                let invalidations = std::mem::take(&mut self.invalidations);
                 batch.phase = Phase::Running(None);
-                Step::Poll(start(shared, keys), id)
+                Step::Poll(start(shared, keys, invalidations), id)
             }
         }
     }
@@ -871,36 +1028,24 @@ enum Verdict {
     Wait,
 }
 
-/// The batch future: calls the batch function and lines its answer up with the keys.
+/// The batch future: calls the batch function, through the tier if there is one, after sending
+/// the tier deletions queued since the last batch.
 fn start<L: Loader, C: CacheKey<L::Key>>(
     shared: &Arc<Shared<L, C>>,
     keys: Vec<L::Key>,
+    invalidations: Invalidations<CacheKeyOf<L, C>>,
 ) -> BatchFuture<L> {
     #[cfg(feature = "tracing")]
     let span =
         tracing::debug_span!("coalesce.batch", loader = %shared.config.name, keys = keys.len());
     let shared = Arc::clone(shared);
     let fut = async move {
-        if keys.is_empty() {
-            // Every slot was primed while the batch was queued: nothing is left to fetch.
-            return Ok(Vec::new());
-        }
-        let count = keys.len();
-        match shared.loader.load_batch(&keys).await {
-            // `align` of a user's own `BatchOutput` is checked too: with the lengths off, no
-            // answer can be trusted to belong to the key at its position.
-            Ok(output) => match output.align(&keys) {
-                Ok(values) if values.len() == count => Ok(values),
-                Ok(values) => Err(BatchFailure::WrongLength {
-                    keys: count,
-                    values: values.len(),
-                }),
-                Err(values) => Err(BatchFailure::WrongLength {
-                    keys: count,
-                    values,
-                }),
-            },
-            Err(e) => Err(BatchFailure::Error(e)),
+        match &shared.tier {
+            None => shared.fetch(&keys).await,
+            Some(tier) => {
+                shared.invalidate(tier, invalidations).await;
+                shared.fetch_through(tier, keys).await
+            }
         }
     };
     #[cfg(feature = "tracing")]

@@ -27,7 +27,8 @@ pub struct Stats {
     pub cache_hits: u64,
     /// Loads that joined a key already queued or in flight instead of sending it again.
     pub deduplicated: u64,
-    /// Calls of the batch function.
+    /// Calls of the batch function (a batch answered entirely by primes or by the shared tier
+    /// makes none).
     pub batches: u64,
     /// Keys sent to the batch function, over all batches.
     pub keys: u64,
@@ -37,6 +38,11 @@ pub struct Stats {
     pub key_errors: u64,
     /// Batches that failed as a whole: an error, a panic, or a result of the wrong length.
     pub failed_batches: u64,
+    /// Keys the shared tier answered, which the batch function then did not get
+    /// ([`crate::tier`]).
+    pub tier_hits: u64,
+    /// Failed operations of the shared tier: each one counted as misses, never as a failed load.
+    pub tier_errors: u64,
 }
 
 impl Stats {
