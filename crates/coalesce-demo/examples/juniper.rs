@@ -81,7 +81,7 @@ async fn execute(
     query: &str,
 ) -> Result<(serde_json::Value, u64), String> {
     let schema = Schema::new(Query, EmptyMutation::new(), EmptySubscription::new());
-    let context = Context(Source::new(db.clone(), mode));
+    let context = Context(Source::new(db.clone(), mode, None));
     let (data, errors) = juniper::execute(query, None, &schema, &Variables::new(), &context)
         .await
         .map_err(|e| e.to_string())?;

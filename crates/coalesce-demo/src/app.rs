@@ -3,6 +3,7 @@
 use async_graphql::{Name, Request, Response, ServerError, Value};
 
 use crate::database::Database;
+use crate::loaders::SharedCache;
 use crate::model::Id;
 use crate::schema::{self, DemoSchema, Viewer};
 use crate::source::{Mode, Source};
@@ -16,6 +17,7 @@ pub struct App {
     schema: DemoSchema,
     db: Database,
     mode: Mode,
+    shared: Option<SharedCache>,
 }
 
 impl App {
@@ -25,7 +27,19 @@ impl App {
             schema: schema::build(),
             db,
             mode,
+            shared: None,
         }
+    }
+
+    /// The same demo with its loaders behind a shared Redis tier (`serve --redis`).
+    pub fn with_shared_cache(mut self, shared: SharedCache) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The shared tier, if any.
+    pub fn shared_cache(&self) -> Option<&SharedCache> {
+        self.shared.as_ref()
     }
 
     /// The database requests run on.
@@ -44,7 +58,7 @@ impl App {
     /// - `sqlQueries`: the SQL statements it ran;
     /// - `dataloader`: per loader, its `loads`, `cacheHits`, `batches` and `keys`.
     pub async fn execute(&self, request: Request, viewer: Option<Id>) -> Response {
-        let source = Source::new(self.db.clone(), self.mode);
+        let source = Source::new(self.db.clone(), self.mode, self.shared.as_ref());
         let request = request.data(source.clone()).data(Viewer(viewer));
         with_cost(self.schema.execute(request).await, &source)
     }
@@ -52,7 +66,7 @@ impl App {
     /// The response to a request that could not be read, such as a body that is not JSON: one
     /// error saying why, and the (zero) cost, so that it has the shape of every other response.
     pub fn reject(&self, why: impl Into<String>) -> Response {
-        let source = Source::new(self.db.clone(), self.mode);
+        let source = Source::new(self.db.clone(), self.mode, None);
         with_cost(
             Response::from_errors(vec![ServerError::new(why, None)]),
             &source,

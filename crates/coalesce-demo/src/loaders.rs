@@ -6,7 +6,10 @@
 
 use std::collections::HashMap;
 
-use coalesce::{DataLoader, Grouped, Loader, Loaders, by_key, group_by};
+use coalesce::{Builder, DataLoader, Grouped, Loader, Loaders, ValueOf, by_key, group_by};
+use coalesce_redis::{Redis, RedisCache};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::model::{Album, Band, Id, Message, User};
 use crate::queries::Queries;
@@ -30,39 +33,98 @@ pub struct BandLoader(Queries);
 /// Each band's albums: the seeds' one-to-many example.
 pub struct AlbumsByBandLoader(Queries);
 
-/// A new set of loaders for one request, every batch a statement on `queries`.
+/// The Redis tier of `serve --redis`, shared by every request of every instance: users, bands
+/// and albums are read from it in bulk, once per batch, before the database.
+///
+/// Friend lists and messages stay out of it: a rename would have to invalidate every list that
+/// holds a copy of the user, which is the kind of fan-out a shared cache should not need.
+#[derive(Clone, Debug)]
+pub struct SharedCache {
+    redis: Redis,
+    prefix: String,
+}
+
+/// The schema version in the demo's Redis namespaces: bump it when a cached row type changes.
+const CACHE_VERSION: u32 = 1;
+
+impl SharedCache {
+    /// The demo's caches on `redis`, their namespaces starting with `prefix` (so that two demos
+    /// with different data, or test runs, never share entries).
+    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
+        SharedCache {
+            redis,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The demo's rows are the same for every caller, hence `public`.
+    fn cache<V>(&self, loader: &str) -> RedisCache<Id, V> {
+        let name = format!("{}.{loader}", self.prefix);
+        self.redis.cache(&name, CACHE_VERSION).public().build()
+    }
+}
+
+/// A new set of loaders for one request, every batch a statement on `queries`, behind the
+/// shared cache when there is one.
 ///
 /// Batches are capped at the database's limit on keys per statement, so a `load_many` of more ids
 /// than SQLite can bind is split into several statements instead of failing.
-pub fn per_request(queries: &Queries) -> Loaders {
+pub fn per_request(queries: &Queries, shared: Option<&SharedCache>) -> Loaders {
     let max_keys = queries.database().max_keys_per_statement();
-    let users = build(UserLoader(queries.clone()), "users", max_keys);
+    let users = build(UserLoader(queries.clone()), "users", max_keys, shared);
     let friends = FriendsLoader {
         queries: queries.clone(),
         users: users.clone(),
     };
     Loaders::new()
         .with(users)
-        .with(build(friends, "friends", max_keys))
+        .with(options(friends, "friends", max_keys).build())
+        .with(
+            options(
+                MessagesByPosterLoader(queries.clone()),
+                "messagesByPoster",
+                max_keys,
+            )
+            .build(),
+        )
         .with(build(
-            MessagesByPosterLoader(queries.clone()),
-            "messagesByPoster",
+            BandLoader(queries.clone()),
+            "bands",
             max_keys,
+            shared,
         ))
-        .with(build(BandLoader(queries.clone()), "bands", max_keys))
         .with(build(
             AlbumsByBandLoader(queries.clone()),
             "albumsByBand",
             max_keys,
+            shared,
         ))
 }
 
-/// A loader named for the response's `extensions.dataloader`, its batches capped at `max_keys`.
-fn build<L: Loader<Key = Id>>(loader: L, name: &'static str, max_keys: usize) -> DataLoader<L> {
+/// A loader named for the response's `extensions.dataloader` and its batches capped at
+/// `max_keys`.
+fn options<L: Loader<Key = Id>>(loader: L, name: &'static str, max_keys: usize) -> Builder<L> {
     DataLoader::builder(loader)
         .name(name)
         .max_batch_size(max_keys)
-        .build()
+}
+
+/// [`options`], behind the shared cache (in a namespace of the loader's name) if there is one.
+fn build<L>(
+    loader: L,
+    name: &'static str,
+    max_keys: usize,
+    shared: Option<&SharedCache>,
+) -> DataLoader<L>
+where
+    L: Loader<Key = Id>,
+    ValueOf<L>: Serialize + DeserializeOwned,
+{
+    let builder = options(loader, name, max_keys);
+    match shared {
+        Some(shared) => builder.value_cache(shared.cache(name)).build(),
+        None => builder.build(),
+    }
 }
 
 impl Loader for UserLoader {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::model::Id;
 use coalesce_demo::{App, Database, Mode, server};
 use tokio::net::TcpListener;
@@ -60,17 +61,27 @@ struct AppArgs {
     /// Fetch with one SQL statement per field instead of through loaders: the N+1 version.
     #[arg(long)]
     naive: bool,
+    /// A Redis (redis://…) shared by every instance: users, bands and albums are cached there
+    /// behind each request's loaders. Without it, nothing outlives a request.
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 impl AppArgs {
-    async fn open(&self) -> Result<App, sqlx::Error> {
+    async fn open(&self) -> Result<App, Box<dyn std::error::Error>> {
         let db = Database::open(self.database.as_deref()).await?;
         let mode = if self.naive {
             Mode::Naive
         } else {
             Mode::Batched
         };
-        Ok(App::new(db, mode))
+        let app = App::new(db, mode);
+        Ok(match &self.redis {
+            Some(url) => {
+                app.with_shared_cache(SharedCache::new(coalesce_redis::Redis::open(url)?, "demo"))
+            }
+            None => app,
+        })
     }
 }
 
@@ -92,10 +103,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
     let app = args.app.open().await?;
     let listener = TcpListener::bind(args.addr).await?;
     println!(
-        "coalesce-demo: GraphiQL at http://{}/ ({:?} mode, {} database); Ctrl-C to stop",
+        "coalesce-demo: GraphiQL at http://{}/ ({:?} mode, {} database{}); Ctrl-C to stop",
         listener.local_addr()?,
         app.mode(),
         app.database().kind(),
+        if app.shared_cache().is_some() {
+            ", Redis shared cache"
+        } else {
+            ""
+        },
     );
     let ctrl_c = async {
         // If the handler cannot be installed the server runs until killed, as any server would.

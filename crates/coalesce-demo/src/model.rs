@@ -35,7 +35,7 @@ pub struct Message {
 }
 
 /// A band, the "one" side of bands → albums.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Band {
     /// Primary key.
     pub id: Id,
@@ -44,7 +44,7 @@ pub struct Band {
 }
 
 /// An album, always by one band.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Album {
     /// Primary key.
     pub id: Id,

@@ -117,7 +117,7 @@ async fn api_users(
         })
         .collect::<Result<Vec<Id>, String>>()
         .map_err(|why| refuse(StatusCode::BAD_REQUEST, why))?;
-    let loaders = loaders::per_request(&Queries::new(app.database().clone()));
+    let loaders = loaders::per_request(&Queries::new(app.database().clone()), app.shared_cache());
     let users = loaders
         .get::<UserLoader>()
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?

@@ -12,7 +12,8 @@ use futures_util::future::try_join_all;
 
 use crate::database::Database;
 use crate::loaders::{
-    self, AlbumsByBandLoader, BandLoader, FriendsLoader, MessagesByPosterLoader, UserLoader,
+    self, AlbumsByBandLoader, BandLoader, FriendsLoader, MessagesByPosterLoader, SharedCache,
+    UserLoader,
 };
 use crate::model::{Album, Band, Id, Message, User};
 use crate::queries::Queries;
@@ -41,11 +42,12 @@ pub struct Source {
 }
 
 impl Source {
-    /// A new request on `db`: a fresh statement count, and in [`Mode::Batched`] fresh loaders.
-    pub fn new(db: Database, mode: Mode) -> Self {
+    /// A new request on `db`: a fresh statement count, and in [`Mode::Batched`] fresh loaders,
+    /// behind `shared` if given.
+    pub fn new(db: Database, mode: Mode, shared: Option<&SharedCache>) -> Self {
         let queries = Queries::new(db);
         let loaders = match mode {
-            Mode::Batched => Some(Arc::new(loaders::per_request(&queries))),
+            Mode::Batched => Some(Arc::new(loaders::per_request(&queries, shared))),
             Mode::Naive => None,
         };
         Source { queries, loaders }
@@ -145,13 +147,14 @@ impl Source {
     ///
     /// The memo would otherwise keep serving the old name for the rest of the request, so the
     /// user's key is cleared, and so is every memoized friend list, since any of them may hold a
-    /// copy of the row.
+    /// copy of the row. With a shared cache the user is cleared there too, before the response,
+    /// so that other instances serve the new name from their next request.
     pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, Error> {
         if !self.queries.rename_user(id, name).await? {
             return Ok(None);
         }
         if let Some(loaders) = &self.loaders {
-            loaders.get::<UserLoader>()?.clear(&id);
+            loaders.get::<UserLoader>()?.clear_shared([id]).await;
             loaders.get::<FriendsLoader>()?.clear_all();
         }
         self.user(id).await

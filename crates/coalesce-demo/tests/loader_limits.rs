@@ -7,7 +7,7 @@ use coalesce_demo::{Database, database::SQLITE_MAX_PARAMETERS};
 #[tokio::test]
 async fn load_many_beyond_sqlites_parameter_limit_is_split_and_answered() {
     let queries = Queries::new(Database::open(None).await.unwrap());
-    let loaders = loaders::per_request(&queries);
+    let loaders = loaders::per_request(&queries, None);
     let users = loaders.get::<UserLoader>().unwrap();
     let ids = 1..=(SQLITE_MAX_PARAMETERS as i64 + 1);
 

@@ -73,6 +73,12 @@ pub type ValueOf<L> =
     <<L as Loader>::Output as BatchOutput<<L as Loader>::Key, <L as Loader>::Error>>::Value;
 
 /// A [`Loader`] made from a closure by [`from_fn`].
+///
+/// Its type names the closure's, so it cannot be written down; to store a loader in a struct,
+/// implement [`Loader`] for a type of your own. (Naming it through `Box<dyn Fn(..)>` instead
+/// works, but futures that hold such a loader are rejected by `tokio::spawn` with a
+/// "higher-ranked lifetime error": a rustc limitation with `dyn Trait + 'static` in futures,
+/// rust-lang/rust#64552.)
 pub struct FnLoader<F, K, O, E> {
     f: F,
     // `fn(K) -> (O, E)` keeps the loader `Send + Sync` whatever K, O and E are: it holds none.

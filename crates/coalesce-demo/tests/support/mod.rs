@@ -66,14 +66,7 @@ impl Demo {
 
     /// POSTs `query` to the server in `mode`, as user `viewer` if given.
     pub async fn query(&self, mode: Mode, query: &str, viewer: Option<&str>) -> Reply {
-        let mut request = self
-            .client
-            .post(format!("{}/graphql", self.url(mode)))
-            .json(&json!({ "query": query }));
-        if let Some(viewer) = viewer {
-            request = request.header(server::USER_HEADER, viewer);
-        }
-        Reply::from(request.send().await.expect("POST /graphql")).await
+        post_query(&self.client, self.url(mode), query, viewer).await
     }
 
     /// The same query on both servers: (batched, naive).
@@ -147,7 +140,24 @@ impl Reply {
     }
 }
 
-async fn spawn(app: App) -> String {
+/// POSTs `query` to the server at `url`, as user `viewer` if given.
+pub async fn post_query(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    viewer: Option<&str>,
+) -> Reply {
+    let mut request = client
+        .post(format!("{url}/graphql"))
+        .json(&json!({ "query": query }));
+    if let Some(viewer) = viewer {
+        request = request.header(server::USER_HEADER, viewer);
+    }
+    Reply::from(request.send().await.expect("POST /graphql")).await
+}
+
+/// Serves `app` on an ephemeral loopback port for the rest of the test; returns its base URL.
+pub async fn spawn(app: App) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
     tokio::spawn(server::serve(listener, app, std::future::pending()));

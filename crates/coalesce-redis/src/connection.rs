@@ -1,0 +1,174 @@
+//! [`Redis`]: one lazily connected, reconnecting handle, shared by every cache of a process.
+//!
+//! A cache must never make a request fail or wait, so the connection is made on first use, not
+//! at start-up (a server whose Redis is down still starts and answers), and a failed attempt
+//! starts a short cooldown during which operations fail at once, as misses, instead of each
+//! paying for a new attempt. Once connected, redis-rs's `ConnectionManager` (or its cluster
+//! client) reconnects by itself.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coalesce::tier::TierError;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use tokio::time::Instant;
+
+/// A Redis server or cluster that caches talk to.
+///
+/// Cheap to clone; clones share one connection. Making one does not connect: see the module
+/// documentation.
+///
+/// ```
+/// let redis = coalesce_redis::Redis::open("redis://127.0.0.1:6379").unwrap();
+/// let cluster = coalesce_redis::Redis::cluster(["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]).unwrap();
+/// assert!(coalesce_redis::Redis::open("not a url").is_err());
+/// # drop((redis, cluster));
+/// ```
+#[derive(Clone)]
+pub struct Redis {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    target: Target,
+    connection: tokio::sync::Mutex<Option<Connection>>,
+    /// Until when a failed connection attempt keeps operations from trying again.
+    cooldown_until: Mutex<Option<Instant>>,
+}
+
+enum Target {
+    Server(redis::Client),
+    // Built once per process: the size difference between the variants costs nothing.
+    Cluster(Box<ClusterClient>),
+}
+
+/// How long a connection attempt may take; Redis on the same network answers in well under it.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// How long operations fail at once after a failed connection attempt.
+const COOLDOWN: Duration = Duration::from_secs(1);
+
+impl Redis {
+    /// A single server, such as `redis://127.0.0.1:6379`.
+    pub fn open(url: &str) -> Result<Redis, redis::RedisError> {
+        Ok(Self::new(Target::Server(redis::Client::open(url)?)))
+    }
+
+    /// A Redis Cluster, given the URLs of some of its nodes.
+    pub fn cluster<S: AsRef<str>>(
+        urls: impl IntoIterator<Item = S>,
+    ) -> Result<Redis, redis::RedisError> {
+        let urls: Vec<String> = urls.into_iter().map(|u| u.as_ref().to_owned()).collect();
+        let client = ClusterClient::builder(urls)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .retries(1)
+            .build()?;
+        Ok(Self::new(Target::Cluster(Box::new(client))))
+    }
+
+    fn new(target: Target) -> Redis {
+        Redis {
+            inner: Arc::new(Inner {
+                target,
+                connection: tokio::sync::Mutex::new(None),
+                cooldown_until: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The shared connection, made now if there is none yet.
+    pub(crate) async fn connection(&self) -> Result<Connection, TierError> {
+        let mut slot = self.inner.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        let now = Instant::now();
+        if self.cooldown().is_some_and(|until| now < until) {
+            return Err("not connected to Redis (retrying shortly)".into());
+        }
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
+            Ok(Ok(connection)) => {
+                *self.cooldown() = None;
+                *slot = Some(connection.clone());
+                Ok(connection)
+            }
+            failed => {
+                *self.cooldown() = Some(now + COOLDOWN);
+                Err(match failed {
+                    Ok(Err(e)) => format!("cannot connect to Redis: {e}").into(),
+                    _ => "cannot connect to Redis: timed out".into(),
+                })
+            }
+        }
+    }
+
+    fn cooldown(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.inner
+            .cooldown_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn connect(&self) -> redis::RedisResult<Connection> {
+        Ok(match &self.inner.target {
+            Target::Server(client) => {
+                // Few, quick retries: a cache that waits is worse than a miss.
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(100));
+                Connection::Server(client.get_connection_manager_with_config(config).await?)
+            }
+            Target::Cluster(client) => Connection::Cluster(client.get_async_connection().await?),
+        })
+    }
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inner.target {
+            Target::Server(_) => "server",
+            Target::Cluster(_) => "cluster",
+        };
+        f.debug_struct("Redis")
+            .field("target", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection to a server or a cluster, usable by redis-rs's commands and scripts.
+#[derive(Clone)]
+pub(crate) enum Connection {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Server(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Server(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Server(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The Redis tier against real servers. Tests that need the shared Redis read `REDIS_URL`, and
+//! those that need a cluster read `REDIS_CLUSTER_URLS` (comma-separated); both are ignored
+//! without them. Each test works in a namespace of its own, so they run in parallel.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coalesce::tier::ValueCache;
+use coalesce::{DataLoader, LoadError};
+use coalesce_redis::{Redis, RedisCache};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct User {
+    id: u64,
+    name: String,
+}
+
+/// Ids from here on are per-key errors ("banned"), which must never reach Redis.
+const BANNED: u64 = 900;
+
+/// The "database" behind the loaders, with a count of batch calls.
+#[derive(Clone, Default)]
+struct Db {
+    names: Arc<Mutex<HashMap<u64, String>>>,
+    batches: Arc<AtomicUsize>,
+}
+
+impl Db {
+    fn name(&self, id: u64) -> String {
+        let names = self.names.lock().unwrap();
+        names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("user {id}"))
+    }
+    fn rename(&self, id: u64, name: &str) {
+        self.names.lock().unwrap().insert(id, name.to_owned());
+    }
+    fn batches(&self) -> usize {
+        self.batches.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug)]
+struct Banned(u64);
+impl std::fmt::Display for Banned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "user {} is banned", self.0)
+    }
+}
+
+/// The batch function: users from `Db`, with per-key errors from [`BANNED`] on.
+struct Users(Db);
+
+impl coalesce::Loader for Users {
+    type Key = u64;
+    type Output = Vec<Result<User, Banned>>;
+    type Error = Banned;
+
+    async fn load_batch(&self, ids: &[u64]) -> Result<Self::Output, Banned> {
+        self.0.batches.fetch_add(1, Ordering::SeqCst);
+        Ok(ids
+            .iter()
+            .map(|&id| {
+                if id >= BANNED {
+                    Err(Banned(id))
+                } else {
+                    Ok(User {
+                        id,
+                        name: self.0.name(id),
+                    })
+                }
+            })
+            .collect())
+    }
+}
+
+/// A loader (one request on one instance) reading `db` through `cache`.
+fn loader(db: &Db, cache: impl ValueCache<u64, User>) -> DataLoader<Users> {
+    DataLoader::builder(Users(db.clone()))
+        .value_cache(cache)
+        .build()
+}
+
+/// A namespace no other test (nor an earlier run) uses.
+fn unique(name: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{name}-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn shared_redis() -> Redis {
+    let url =
+        std::env::var("REDIS_URL").expect("this test needs REDIS_URL, e.g. redis://127.0.0.1:6379");
+    Redis::open(&url).unwrap()
+}
+
+fn public_cache(redis: &Redis, name: &str) -> RedisCache<u64, User> {
+    redis.cache(name, 1).public().build()
+}
+
+fn names(results: Vec<Result<User, LoadError<Banned>>>) -> Vec<String> {
+    results.into_iter().map(|r| r.unwrap().name).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn a_second_instance_is_answered_from_redis_without_its_batch_function() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let db = Db::default();
+    let first = loader(&db, public_cache(&redis, &name));
+    assert_eq!(
+        names(first.load_many([1, 2, 3]).await),
+        ["user 1", "user 2", "user 3"]
+    );
+    assert_eq!(db.batches(), 1);
+
+    let other_db = Db::default(); // another instance: its own batch-call count
+    let second = loader(&other_db, public_cache(&redis, &name));
+    assert_eq!(
+        names(second.load_many([1, 2, 3]).await),
+        ["user 1", "user 2", "user 3"]
+    );
+    assert_eq!(other_db.batches(), 0);
+    assert_eq!(second.stats().tier_hits, 3);
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn per_key_errors_are_not_stored_in_redis() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let db = Db::default();
+    let first = loader(&db, public_cache(&redis, &name));
+    let results = first.load_many([1, BANNED]).await;
+    assert!(results[1].as_ref().unwrap_err().is_key_error());
+    let second = loader(&db, public_cache(&redis, &name));
+    assert!(second.load(BANNED).await.is_err());
+    assert_eq!(
+        db.batches(),
+        2,
+        "the error was fetched again, not read from Redis"
+    );
+    assert_eq!(second.stats().tier_hits, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn a_rename_cleared_on_one_instance_is_seen_by_the_other() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let db = Db::default();
+    let a = loader(&db, public_cache(&redis, &name));
+    a.load_many([1, 2]).await;
+    // The mutation on instance A: write the database, then clear the key everywhere.
+    db.rename(1, "Ada");
+    a.clear_shared([1]).await;
+    let b = loader(&db, public_cache(&redis, &name));
+    assert_eq!(names(b.load_many([1, 2]).await), ["Ada", "user 2"]);
+    assert_eq!(b.stats().tier_hits, 1, "user 2 still came from Redis");
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn clear_all_shared_forgets_the_whole_namespace() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let db = Db::default();
+    let a = loader(&db, public_cache(&redis, &name));
+    a.load_many([1, 2]).await;
+    a.clear_all_shared().await;
+    let b = loader(&db, public_cache(&redis, &name));
+    b.load_many([1, 2]).await;
+    assert_eq!(b.stats().tier_hits, 0);
+    assert_eq!(db.batches(), 2);
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn entries_expire_after_their_time_to_live() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let cache = || {
+        redis
+            .cache(&name, 1)
+            .public()
+            .ttl(Duration::from_millis(100))
+            .build()
+    };
+    let db = Db::default();
+    loader(&db, cache()).load(1).await.unwrap();
+    // Expiry is the behaviour under test: waiting past the TTL is the test, not a race.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = loader(&db, cache());
+    later.load(1).await.unwrap();
+    assert_eq!(later.stats().tier_hits, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn corrupt_bytes_are_a_miss_and_are_then_repaired() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let cache = public_cache(&redis, &name);
+    let key = cache.redis_key(&1, 0).unwrap();
+    let url = std::env::var("REDIS_URL").unwrap();
+    let mut raw = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(b"\xff not json")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    let db = Db::default();
+    let users = loader(&db, cache);
+    assert_eq!(users.load(1).await.unwrap().name, "user 1");
+    assert_eq!(db.batches(), 1, "the corrupt entry was a miss");
+    let repaired: String = redis::cmd("GET")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<User>(&repaired).unwrap().name,
+        "user 1"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn two_scopes_never_see_each_others_values() {
+    let redis = shared_redis();
+    let name = unique("invoices");
+    let scoped = |tenant: &str| redis.cache(&name, 1).scope(tenant).build();
+    let tenant_a = Db::default();
+    tenant_a.rename(1, "A's secret");
+    loader(&tenant_a, scoped("tenant-a")).load(1).await.unwrap();
+    let tenant_b = Db::default();
+    let b = loader(&tenant_b, scoped("tenant-b"));
+    assert_eq!(b.load(1).await.unwrap().name, "user 1");
+    assert_eq!(b.stats().tier_hits, 0);
+    // And a public cache of the same loader name is a third namespace again.
+    let public = loader(&Db::default(), public_cache(&redis, &name));
+    assert_eq!(public.load(1).await.unwrap().name, "user 1");
+}
+
+#[cfg(feature = "msgpack")]
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn the_message_pack_codec_round_trips() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let cache = || {
+        redis
+            .cache(&name, 1)
+            .public()
+            .codec(coalesce_redis::MessagePack)
+            .build()
+    };
+    let db = Db::default();
+    loader(&db, cache()).load(7).await.unwrap();
+    let second = loader(&Db::default(), cache());
+    assert_eq!(
+        second.load(7).await.unwrap(),
+        User {
+            id: 7,
+            name: "user 7".into()
+        }
+    );
+    assert_eq!(second.stats().tier_hits, 1);
+}
+
+#[tokio::test]
+async fn redis_unreachable_from_the_start_answers_every_load() {
+    // Port 1 on loopback: nothing listens, the connection is refused at once.
+    let redis = Redis::open("redis://127.0.0.1:1").unwrap();
+    let db = Db::default();
+    for _ in 0..3 {
+        let users = loader(&db, public_cache(&redis, "users"));
+        assert_eq!(names(users.load_many([1, 2]).await), ["user 1", "user 2"]);
+        assert!(users.stats().tier_errors >= 1);
+    }
+    assert_eq!(db.batches(), 3);
+}
+
+/// A `redis-server` of this test's own, on a free loopback port, killed when dropped.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start() -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (Debian's redis-server package)");
+        let server = PrivateRedis { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("private redis-server did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One request of the burst: a fresh loader, 20 keys of which most repeat across requests.
+/// Returns how many loads failed or got a wrong value.
+async fn burst_request(redis: Redis, db: Db, round: u64) -> usize {
+    let users = loader(&db, public_cache(&redis, "burst"));
+    let ids: Vec<u64> = (0..20).map(|i| (round * 7 + i) % 50).collect();
+    let results = users.load_many(ids.clone()).await;
+    ids.iter()
+        .zip(results)
+        .filter(|(id, result)| !matches!(result, Ok(user) if user.id == **id && user.name == format!("user {id}")))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs REDIS_URL (Redis tooling: starts and kills a private redis-server)"]
+async fn redis_killed_in_the_middle_of_a_burst_fails_no_load() {
+    let mut server = PrivateRedis::start();
+    let redis = Redis::open(&server.url()).unwrap();
+    let db = Db::default();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (redis, db, failures, served) =
+                (redis.clone(), db.clone(), failures.clone(), served.clone());
+            tokio::spawn(async move {
+                for round in 0..150 {
+                    let failed = burst_request(redis.clone(), db.clone(), round).await;
+                    failures.fetch_add(failed, Ordering::SeqCst);
+                    served.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    while served.load(Ordering::SeqCst) < 200 {
+        tokio::task::yield_now().await;
+    }
+    server.kill();
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert_eq!(served.load(Ordering::SeqCst), 600);
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "no load failed or got a wrong value"
+    );
+    assert!(db.batches() > 0);
+}
+
+fn cluster_redis() -> Redis {
+    let urls = std::env::var("REDIS_CLUSTER_URLS").expect(
+        "this test needs REDIS_CLUSTER_URLS, e.g. redis://127.0.0.1:7000,redis://127.0.0.1:7001",
+    );
+    Redis::cluster(urls.split(',')).unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_CLUSTER_URLS (a Redis Cluster)"]
+async fn a_cluster_serves_a_second_instance_and_clears() {
+    let redis = cluster_redis();
+    let name = unique("users");
+    let db = Db::default();
+    loader(&db, public_cache(&redis, &name))
+        .load_many(0..100)
+        .await;
+    let second = loader(&db, public_cache(&redis, &name));
+    assert_eq!(second.load_many(0..100).await.len(), 100);
+    assert_eq!((second.stats().tier_hits, db.batches()), (100, 1));
+    second.clear_shared([5]).await;
+    second.clear_all_shared().await;
+    let third = loader(&db, public_cache(&redis, &name));
+    third.load_many(0..100).await;
+    assert_eq!(third.stats().tier_hits, 0);
+    assert_eq!(third.stats().tier_errors, 0);
+}
