@@ -161,26 +161,7 @@ impl<K, V, C> CacheBuilder<K, V, Unscoped, C> {
     }
 
     fn with_scope(self, scope: Scoped) -> CacheBuilder<K, V, Scoped, C> {
-        let CacheBuilder {
-            redis,
-            loader,
-            version,
-            ttl,
-            timeout,
-            codec,
-            types,
-            ..
-        } = self;
-        CacheBuilder {
-            redis,
-            loader,
-            version,
-            scope,
-            ttl,
-            timeout,
-            codec,
-            types,
-        }
+        self.retype(|_| scope, |codec| codec)
     }
 }
 
@@ -201,24 +182,33 @@ impl<K, V, S, C> CacheBuilder<K, V, S, C> {
 
     /// How values are encoded ([`Json`] unless set).
     pub fn codec<C2: Codec>(self, codec: C2) -> CacheBuilder<K, V, S, C2> {
+        self.retype(|scope| scope, |_| codec)
+    }
+
+    /// The same options with another scope or codec: the one place that lists every field.
+    fn retype<S2, C2>(
+        self,
+        scope: impl FnOnce(S) -> S2,
+        codec: impl FnOnce(C) -> C2,
+    ) -> CacheBuilder<K, V, S2, C2> {
         let CacheBuilder {
             redis,
             loader,
             version,
-            scope,
+            scope: s,
             ttl,
             timeout,
+            codec: c,
             types,
-            ..
         } = self;
         CacheBuilder {
             redis,
             loader,
             version,
-            scope,
+            scope: scope(s),
             ttl,
             timeout,
-            codec,
+            codec: codec(c),
             types,
         }
     }
