@@ -1,0 +1,81 @@
+//! criterion benchmarks: scenarios 1 to 6, one benchmark per library, on the same harness as the
+//! comparison binary. Criterion's statistics suit tracking one library across commits; the side
+//! by side table comes from the binary. The HTTP scenario (7) is left to the binary, whose load
+//! generator bounds it, and allocations (8) need its counting allocator, which is not installed
+//! here so as not to touch these timings.
+//!
+//! One iteration is one round (a frame of loads, a request, or 1000 cache hits); the throughput
+//! line gives loads per second. To profile one benchmark without criterion's analysis:
+//! `cargo bench -p coalesce-bench --bench loaders -- --profile-time 10 'cache_hit/coalesce'`.
+
+use std::time::Duration;
+
+use coalesce_bench::Contender;
+use coalesce_bench::graphql::{GraphqlQuery, SeedQuery};
+use coalesce_bench::scenario::{self, CacheHit, Chain, JoinAll, LoadMany, Run, Scenario, Tasks};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+
+/// One group: `workload` with every contender, and `floor` if it has one.
+fn group<S: Scenario>(
+    c: &mut Criterion,
+    rt: &Runtime,
+    name: &str,
+    workload: &S,
+    floor: Option<&dyn Fn(u64) -> Run>,
+) {
+    let per_round = workload_ops(rt, workload);
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(per_round));
+    if let Some(floor) = floor {
+        group.bench_function("floor", |b| b.iter_custom(|rounds| floor(rounds).elapsed));
+    }
+    for contender in Contender::ALL {
+        group.bench_function(contender.id(), |b| {
+            b.iter_custom(|rounds| contender.run(workload, rt, rounds).elapsed)
+        });
+    }
+    group.finish();
+}
+
+/// Operations per round of `workload`, from one round of coalesce.
+fn workload_ops<S: Scenario>(rt: &Runtime, workload: &S) -> u64 {
+    Contender::Coalesce.run(workload, rt, 1).ops_per_round
+}
+
+fn loaders(c: &mut Criterion) {
+    let rt = scenario::runtime();
+    for keys in [1000, 100] {
+        let floor = |rounds| scenario::bare_join_all(&rt, keys, rounds);
+        group(
+            c,
+            &rt,
+            &format!("join_all_{keys}"),
+            &JoinAll { keys },
+            Some(&floor),
+        );
+    }
+    group(c, &rt, "load_many_1000", &LoadMany { keys: 1000 }, None);
+    group(c, &rt, "cache_hit", &CacheHit { hits: 1000 }, None);
+    group(c, &rt, "chain_3", &Chain { levels: 3 }, None);
+    let tasks = Tasks {
+        tasks: 64,
+        keys: 100,
+        stride: 10,
+    };
+    group(c, &rt, "tasks_64x100", &tasks, None);
+    for query in SeedQuery::ALL {
+        let name = format!("graphql_{}", query.name());
+        group(c, &rt, &name, &GraphqlQuery { query }, None);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = loaders
+}
+criterion_main!(benches);

@@ -1,0 +1,39 @@
+//! `coalesce-bench`: coalesce measured side by side with its peers, async-graphql's
+//! `dataloader` (with its default 1 ms delay, and with none) and the `dataloader` crate, in one
+//! process, on one machine, on identical workloads.
+//!
+//! Claims of speed come from here and nowhere else: never absolute numbers quoted from other
+//! machines. Every library gets the same keys, the same batch function ([`dataset`]) and the
+//! same values, and every scenario is written once, generic over [`Library`], so that the
+//! libraries differ only in how they get keys to the batch function.
+//!
+//! - `cargo run --release -p coalesce-bench -- [--quick]` prints the comparison table
+//!   ([`report`]), with the allocation rows counted by [`alloc::CountingAllocator`];
+//! - `cargo bench -p coalesce-bench` runs the same scenarios under criterion, per library.
+//!
+//! The scenarios, numbered as in the issue:
+//!
+//! 1. 1000 distinct keys in one frame, by a `join_all` of loads, against the floor of the bare
+//!    `join_all` ([`scenario::JoinAll`], [`scenario::bare_join_all`]), and by one `load_many`
+//!    ([`scenario::LoadMany`]);
+//! 2. the same with 100 keys;
+//! 3. cache hits on a loaded key ([`scenario::CacheHit`]);
+//! 4. three dependent loads, the latency of a nested query ([`scenario::Chain`]);
+//! 5. 64 tasks loading overlapping keys on two workers ([`scenario::Tasks`]);
+//! 6. async-graphql executing the seeds' queries over an in-memory source
+//!    ([`graphql::GraphqlQuery`]);
+//! 7. the demo server over HTTP on SQLite, batched against naive ([`http::HttpDemo`]);
+//! 8. allocations per load for 1 and 3 ([`alloc`]).
+
+#![warn(missing_docs)]
+
+pub mod alloc;
+pub mod dataset;
+pub mod graphql;
+pub mod http;
+pub mod library;
+pub mod report;
+pub mod scenario;
+pub mod table;
+
+pub use library::{Contender, Library};

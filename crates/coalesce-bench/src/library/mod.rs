@@ -1,0 +1,117 @@
+//! The three DataLoaders under test, behind one interface, so that each scenario is written once
+//! and runs the same code for every library.
+
+mod async_graphql;
+mod coalesce;
+mod dataloader;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+pub use self::async_graphql::AsyncGraphql;
+pub use self::coalesce::Coalesce;
+pub use self::dataloader::DataloaderCrate;
+use crate::dataset::{BatchFn, Dataset};
+use crate::scenario::{Run, Scenario};
+
+/// A DataLoader library: how to build a loader on a [`BatchFn`] and load through it.
+///
+/// The load methods return each library's own future, mapped (`FutureExt::map`, no extra state
+/// machine) to the common output, so the adapter costs every library the same few instructions.
+///
+/// Each library is used as its documentation shows, with its defaults except where a scenario
+/// says otherwise, and with memoization on (async-graphql's default loader does not cache; its
+/// `HashMapCache` is the one that compares with the others).
+pub trait Library: Copy + Send + Sync + 'static {
+    /// A loader of this library over dataset `D`: what a request would hold.
+    type Handle<D: Dataset>: Send + Sync + 'static;
+
+    /// A fresh loader, with an empty memo, calling `batch_fn` for its batches.
+    fn build<D: Dataset>(self, batch_fn: BatchFn<D>) -> Self::Handle<D>;
+
+    /// Loads one key: its value, or `None` when the dataset has no row for it.
+    fn load<D: Dataset>(
+        handle: &Self::Handle<D>,
+        key: D::Key,
+    ) -> impl Future<Output = Option<D::Value>> + Send;
+
+    /// Loads `keys` with the library's own many-keys call; returns how many were found.
+    fn load_many<D: Dataset>(
+        handle: &Self::Handle<D>,
+        keys: Vec<D::Key>,
+    ) -> impl Future<Output = usize> + Send;
+}
+
+/// One column of the comparison: a library with its settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contender {
+    /// coalesce, with its defaults (the frame rule).
+    Coalesce,
+    /// async-graphql's `DataLoader` with a `HashMapCache`, batching over `delay`.
+    AsyncGraphql {
+        /// How long it collects keys before sending a batch; its default is 1 ms.
+        delay: Duration,
+    },
+    /// The `dataloader` crate's cached `Loader`, with its defaults (10 yields, batches of 200).
+    Dataloader,
+}
+
+impl Contender {
+    /// async-graphql's loader as it comes: a 1 ms delay.
+    pub const ASYNC_GRAPHQL_DEFAULT: Contender = Contender::AsyncGraphql {
+        delay: Duration::from_millis(1),
+    };
+
+    /// Every column, coalesce first: async-graphql with its default 1 ms delay and with none.
+    pub const ALL: [Contender; 4] = [
+        Contender::Coalesce,
+        Contender::ASYNC_GRAPHQL_DEFAULT,
+        Contender::AsyncGraphql {
+            delay: Duration::ZERO,
+        },
+        Contender::Dataloader,
+    ];
+
+    /// The peers coalesce is compared with: every contender but coalesce.
+    pub fn peers() -> impl Iterator<Item = Contender> {
+        Self::ALL.into_iter().filter(|c| *c != Contender::Coalesce)
+    }
+
+    /// A name without spaces, for benchmark ids and file names.
+    pub fn id(self) -> &'static str {
+        match self {
+            Contender::Coalesce => "coalesce",
+            Contender::AsyncGraphql { delay } if delay.is_zero() => "async-graphql-delay-0",
+            Contender::AsyncGraphql { .. } => "async-graphql",
+            Contender::Dataloader => "dataloader",
+        }
+    }
+
+    /// Runs `scenario` for `rounds` rounds on `rt` with this contender's library.
+    ///
+    /// The one place that turns the column into a library type: scenarios are generic over
+    /// [`Library`], so every library runs monomorphized code, with no dynamic dispatch of its own.
+    pub fn run<S: Scenario>(self, scenario: &S, rt: &Runtime, rounds: u64) -> Run {
+        match self {
+            Contender::Coalesce => scenario.run(Coalesce, rt, rounds),
+            Contender::AsyncGraphql { delay } => scenario.run(AsyncGraphql { delay }, rt, rounds),
+            Contender::Dataloader => scenario.run(DataloaderCrate, rt, rounds),
+        }
+    }
+}
+
+impl fmt::Display for Contender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contender::Coalesce => f.write_str("coalesce"),
+            Contender::AsyncGraphql { delay } if delay.is_zero() => {
+                f.write_str("async-graphql, delay 0")
+            }
+            Contender::AsyncGraphql { delay } => write!(f, "async-graphql, {delay:?} delay"),
+            Contender::Dataloader => f.write_str("dataloader 0.18"),
+        }
+    }
+}
