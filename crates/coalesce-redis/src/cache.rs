@@ -277,10 +277,22 @@ impl<K, V, C> RedisCache<K, V, C> {
         invocation: ScriptInvocation<'_>,
     ) -> Result<T, TierError> {
         let mut connection = self.redis.connection().await?;
-        match tokio::time::timeout(self.timeout, invocation.invoke_async(&mut connection)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(format!("Redis did not answer within {:?}", self.timeout).into()),
-        }
+        self.bounded(invocation.invoke_async(&mut connection)).await
+    }
+
+    /// `operation` within the timeout; a failure trips the handle's circuit breaker, so that
+    /// while Redis is down the next operations fail at once instead of each waiting.
+    async fn bounded<T>(
+        &self,
+        operation: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, TierError> {
+        let failure: TierError = match tokio::time::timeout(self.timeout, operation).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => e.into(),
+            Err(_) => format!("Redis did not answer within {:?}", self.timeout).into(),
+        };
+        self.redis.trip();
+        Err(failure)
     }
 
     /// A script invocation on this namespace, its keys as JSON.
@@ -366,11 +378,9 @@ where
         Box::pin(async move {
             let mut connection = self.redis.connection().await?;
             let incr = redis::cmd("INCR").arg(&self.generation_key).to_owned();
-            match tokio::time::timeout(self.timeout, incr.query_async::<i64>(&mut connection)).await
-            {
-                Ok(result) => result.map(drop).map_err(Into::into),
-                Err(_) => Err(format!("Redis did not answer within {:?}", self.timeout).into()),
-            }
+            self.bounded(incr.query_async::<i64>(&mut connection))
+                .await
+                .map(drop)
         })
     }
 }

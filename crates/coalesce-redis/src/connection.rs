@@ -1,10 +1,12 @@
 //! [`Redis`]: one lazily connected, reconnecting handle, shared by every cache of a process.
 //!
 //! A cache must never make a request fail or wait, so the connection is made on first use, not
-//! at start-up (a server whose Redis is down still starts and answers), and a failed attempt
-//! starts a short cooldown during which operations fail at once, as misses, instead of each
-//! paying for a new attempt. Once connected, redis-rs's `ConnectionManager` (or its cluster
-//! client) reconnects by itself.
+//! at start-up (a server whose Redis is down still starts and answers), and the handle is a
+//! circuit breaker: a failed connection attempt, or an operation that fails or times out on a
+//! live connection (Redis died, or stopped answering), starts a short cooldown during which
+//! operations fail at once, as misses, instead of each waiting out its timeout. After the
+//! cooldown, the next operation tries again. Once connected, redis-rs's `ConnectionManager` (or
+//! its cluster client) reconnects by itself.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,7 +49,7 @@ enum Target {
 
 /// How long a connection attempt may take; Redis on the same network answers in well under it.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
-/// How long operations fail at once after a failed connection attempt.
+/// How long operations fail at once after a failure.
 const COOLDOWN: Duration = Duration::from_secs(1);
 
 impl Redis {
@@ -80,13 +82,13 @@ impl Redis {
 
     /// The shared connection, made now if there is none yet.
     pub(crate) async fn connection(&self) -> Result<Connection, TierError> {
+        let now = Instant::now();
+        if self.cooldown().is_some_and(|until| now < until) {
+            return Err("Redis failed just now; skipped until it is retried".into());
+        }
         let mut slot = self.inner.connection.lock().await;
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
-        }
-        let now = Instant::now();
-        if self.cooldown().is_some_and(|until| now < until) {
-            return Err("not connected to Redis (retrying shortly)".into());
         }
         match tokio::time::timeout(CONNECT_TIMEOUT, self.connect()).await {
             Ok(Ok(connection)) => {
@@ -95,13 +97,18 @@ impl Redis {
                 Ok(connection)
             }
             failed => {
-                *self.cooldown() = Some(now + COOLDOWN);
+                self.trip();
                 Err(match failed {
                     Ok(Err(e)) => format!("cannot connect to Redis: {e}").into(),
                     _ => "cannot connect to Redis: timed out".into(),
                 })
             }
         }
+    }
+
+    /// Records a failure: operations fail at once for the cooldown.
+    pub(crate) fn trip(&self) {
+        *self.cooldown() = Some(Instant::now() + COOLDOWN);
     }
 
     fn cooldown(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {

@@ -43,8 +43,9 @@
 //! - **Never a failed request.** Redis down at start-up, killed mid-burst, slow, or answering
 //!   garbage: each is a miss (counted in the loader's [`Stats::tier_errors`](coalesce::Stats),
 //!   logged through `tracing`), and the batch function answers. Operations are bounded by a
-//!   timeout ([`DEFAULT_TIMEOUT`], tens of milliseconds); after a failed connection attempt,
-//!   operations fail at once for a second rather than each waiting for a new attempt.
+//!   timeout ([`DEFAULT_TIMEOUT`], tens of milliseconds), and after any failure (a refused
+//!   connection, a dead or silent server) operations fail at once for a second rather than each
+//!   waiting out its timeout: a dead Redis costs about what no Redis costs.
 //! - **No leaks across callers.** A cache builds only once its visibility is chosen:
 //!   [`scope`](CacheBuilder::scope) (a tenant, a user) or [`public`](CacheBuilder::public).
 //! - **No stale schemas.** The namespace includes a schema version; entries that do not decode

@@ -340,6 +340,40 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Stops the server without closing its connections: it stays connected but silent.
+    fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets it run again; it then executes what it was sent while paused.
+    fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// How many scripts this server has run (`EVALSHA` calls, from its own statistics).
+    fn scripts_run(&self) -> u64 {
+        let mut connection = redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut connection)
+            .unwrap();
+        info.lines()
+            .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |calls| calls.parse().unwrap())
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -399,6 +433,33 @@ async fn redis_killed_in_the_middle_of_a_burst_fails_no_load() {
         "no load failed or got a wrong value"
     );
     assert!(db.batches() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs REDIS_URL (Redis tooling: starts and pauses a private redis-server)"]
+async fn a_redis_that_stops_answering_is_skipped_instead_of_waited_for() {
+    let server = PrivateRedis::start();
+    let redis = Redis::open(&server.url()).unwrap();
+    let cache = || redis.cache("silent", 1).public().build();
+    let db = Db::default();
+    loader(&db, cache()).load(1).await.unwrap(); // connected, scripts loaded
+    let before = server.scripts_run();
+
+    server.pause();
+    for _ in 0..5 {
+        let users = loader(&db, cache());
+        assert_eq!(users.load(2).await.unwrap().name, "user 2");
+        assert!(users.stats().tier_errors >= 1);
+    }
+    server.resume();
+    // The paused server now runs what reached it. Give it a moment to drain its socket; this
+    // waits for the server, not for a batch.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        server.scripts_run() - before,
+        1,
+        "only the first request's read was sent; the breaker skipped the rest without waiting"
+    );
 }
 
 fn cluster_redis() -> Redis {
