@@ -5,13 +5,18 @@
 //! here so as not to touch these timings.
 //!
 //! One iteration is one round (a frame of loads, a request, or 1000 cache hits); the throughput
-//! line gives loads per second. To profile one benchmark without criterion's analysis:
+//! line gives loads per second. The `frame_rule` group runs coalesce alone, with its frame rule
+//! and with `Schedule::Yields(0)`, which sends at the first poll: the difference is what waiting
+//! out the frame costs (a `join_all` batches the same either way, since `load` queues its key when
+//! called). To profile one benchmark without criterion's analysis:
 //! `cargo bench -p coalesce-bench --bench loaders -- --profile-time 10 'cache_hit/coalesce'`.
 
 use std::time::Duration;
 
+use coalesce::Schedule;
 use coalesce_bench::Contender;
 use coalesce_bench::graphql::{GraphqlQuery, SeedQuery};
+use coalesce_bench::library::Coalesce;
 use coalesce_bench::scenario::{self, CacheHit, Chain, JoinAll, LoadMany, Run, Scenario, Tasks};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -70,12 +75,34 @@ fn loaders(c: &mut Criterion) {
     }
 }
 
+/// coalesce with the frame rule against coalesce sending at once, on the scenarios the frame
+/// rule's executor trips weigh on.
+fn frame_rule(c: &mut Criterion) {
+    let rt = scenario::runtime();
+    let mut group = c.benchmark_group("frame_rule");
+    for (name, schedule) in [
+        ("frame", Schedule::Frame),
+        ("yields-0", Schedule::Yields(0)),
+    ] {
+        let coalesce = Coalesce { schedule };
+        for keys in [100, 1000] {
+            group.bench_function(format!("join_all_{keys}/{name}"), |b| {
+                b.iter_custom(|rounds| JoinAll { keys }.run(coalesce, &rt, rounds).elapsed)
+            });
+        }
+        group.bench_function(format!("chain_3/{name}"), |b| {
+            b.iter_custom(|rounds| Chain { levels: 3 }.run(coalesce, &rt, rounds).elapsed)
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = loaders
+    targets = loaders, frame_rule
 }
 criterion_main!(benches);

@@ -1,19 +1,23 @@
 //! coalesce, as its documentation shows it: a [`Loader`] over the batch function, in a
-//! [`DataLoader`] with the default options.
+//! [`DataLoader`] with the default options, or another [`Schedule`] to measure what the frame
+//! rule costs.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 
-use coalesce::{DataLoader, Loader};
+use coalesce::{DataLoader, Loader, Schedule};
 use futures_util::FutureExt;
 
 use super::Library;
 use crate::dataset::{BatchFn, Dataset};
 
-/// The coalesce library, with its defaults.
-#[derive(Clone, Copy, Debug)]
-pub struct Coalesce;
+/// The coalesce library, with its defaults unless `schedule` says otherwise.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Coalesce {
+    /// When batches are sent; the default, [`Schedule::Frame`], is what the comparison runs.
+    pub schedule: Schedule,
+}
 
 /// The shared batch function as a coalesce [`Loader`], answering in the mapped shape.
 pub struct Batch<D>(BatchFn<D>);
@@ -32,7 +36,9 @@ impl Library for Coalesce {
     type Handle<D: Dataset> = DataLoader<Batch<D>>;
 
     fn build<D: Dataset>(self, batch_fn: BatchFn<D>) -> Self::Handle<D> {
-        DataLoader::new(Batch(batch_fn))
+        DataLoader::builder(Batch(batch_fn))
+            .schedule(self.schedule)
+            .build()
     }
 
     fn load<D: Dataset>(

@@ -96,7 +96,7 @@ impl Contender {
     /// [`Library`], so every library runs monomorphized code, with no dynamic dispatch of its own.
     pub fn run<S: Scenario>(self, scenario: &S, rt: &Runtime, rounds: u64) -> Run {
         match self {
-            Contender::Coalesce => scenario.run(Coalesce, rt, rounds),
+            Contender::Coalesce => scenario.run(Coalesce::default(), rt, rounds),
             Contender::AsyncGraphql { delay } => scenario.run(AsyncGraphql { delay }, rt, rounds),
             Contender::Dataloader => scenario.run(DataloaderCrate, rt, rounds),
         }
