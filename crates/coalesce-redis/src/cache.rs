@@ -291,6 +291,9 @@ impl<K, V, C> RedisCache<K, V, C> {
             Ok(Err(e)) => e.into(),
             Err(_) => format!("Redis did not answer within {:?}", self.timeout).into(),
         };
+        // Logged here rather than by the loader, so that using Redis does not switch on the
+        // core's per-batch tracing spans for everyone.
+        tracing::warn!(namespace = %self.namespace, error = %failure, "Redis failed; skipped for a second, loads fall back to the batch function");
         self.redis.trip();
         Err(failure)
     }

@@ -1,9 +1,11 @@
 //! [`Builder`]: the options of a [`DataLoader`].
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
-use crate::scheduler::{Config, Hasher, Shared};
+use crate::cache::Memo;
+use crate::scheduler::{Config, Shared};
 use crate::tier::ValueCache;
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule, ValueOf};
 
@@ -47,24 +49,21 @@ pub struct CustomCacheMap<M>(M);
 ///
 /// This indirection lets [`Builder::cache_map`] and [`Builder::cache_key_fn`] be called in any
 /// order, while a map indexed by the wrong key type is still a compile error at
-/// [`build`](Builder::build).
+/// [`build`](Builder::build). Implement [`CacheMap`] for your own maps, not this.
 pub trait IntoCacheMap<K, V> {
-    /// The map itself.
-    fn into_cache_map(self) -> Box<dyn CacheMap<K, V>>;
+    #[doc(hidden)]
+    fn into_memo(self) -> Memo<K, V>;
 }
 
 impl<K, V, M: CacheMap<K, V>> IntoCacheMap<K, V> for CustomCacheMap<M> {
-    fn into_cache_map(self) -> Box<dyn CacheMap<K, V>> {
-        Box::new(self.0)
+    fn into_memo(self) -> Memo<K, V> {
+        Memo::Custom(Box::new(self.0))
     }
 }
 
-impl<K, V> IntoCacheMap<K, V> for DefaultCacheMap
-where
-    HashMap<K, V, Hasher>: CacheMap<K, V>,
-{
-    fn into_cache_map(self) -> Box<dyn CacheMap<K, V>> {
-        Box::new(HashMap::<K, V, Hasher>::default())
+impl<K: Hash + Eq, V> IntoCacheMap<K, V> for DefaultCacheMap {
+    fn into_memo(self) -> Memo<K, V> {
+        Memo::Default(HashMap::default())
     }
 }
 
@@ -255,7 +254,7 @@ where
             max_concurrent_batches: self.max_concurrent_batches,
             schedule: self.schedule,
         };
-        let cache = self.cache.then(|| self.cache_map.into_cache_map());
+        let cache = self.cache.then(|| self.cache_map.into_memo());
         let tier = self.value_cache.into_value_cache();
         DataLoader {
             shared: Arc::new(Shared::new(self.loader, self.key_fn, config, cache, tier)),

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use crate::scheduler::{Admit, Outcome, Shared, Ticket};
+use crate::scheduler::{Admit, LoadState, Outcome, Shared, Ticket};
 use crate::{Builder, CacheKey, Loader, SameKey, Stats, ValueOf};
 
 /// Batches and memoizes loads by key.
@@ -58,18 +58,9 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
     /// Dropping the returned future withdraws the load; other loads of the same batch are not
     /// affected, and a batch nobody waits for any more is cancelled.
     pub fn load(&self, key: L::Key) -> Load<'_, L, C> {
-        let mut state = None;
-        self.shared.admit(std::iter::once(key), |place, registrar| {
-            state = Some(match place {
-                Admit::Ready(outcome) => LoadState::Ready(Some(outcome)),
-                Admit::Queued { batch, slot } => {
-                    LoadState::Waiting(registrar.register(batch), slot)
-                }
-            });
-        });
         Load {
             shared: &self.shared,
-            state: state.expect("admit places every key"),
+            state: self.shared.admit_key(key),
         }
     }
 
@@ -237,12 +228,6 @@ pub struct Load<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
     state: LoadState<L>,
 }
 
-enum LoadState<L: Loader> {
-    /// Answered; `None` once handed out.
-    Ready(Option<Outcome<L>>),
-    Waiting(Ticket<ValueOf<L>, L::Error>, u32),
-}
-
 // Nothing in a `Load` is pinned structurally (the future never hands out `Pin<&mut>` to a
 // field), so moving it between polls is sound whatever the value type is.
 impl<L: Loader, C: CacheKey<L::Key>> Unpin for Load<'_, L, C> {}
@@ -252,15 +237,17 @@ impl<L: Loader, C: CacheKey<L::Key>> Future for Load<'_, L, C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<L>> {
         let this = self.get_mut();
-        let outcome = match &mut this.state {
-            LoadState::Ready(outcome) => outcome.take(),
-            LoadState::Waiting(ticket, slot) => {
-                ready!(this.shared.poll_ticket(ticket, cx));
-                ticket.done.get(*slot)
-            }
-        };
-        this.state = LoadState::Ready(None);
-        Poll::Ready(outcome.expect("`Load` polled after it completed"))
+        if let LoadState::Waiting(ticket, _) = &mut this.state {
+            ready!(this.shared.poll_ticket(ticket, cx));
+        }
+        Poll::Ready(match std::mem::replace(&mut this.state, LoadState::Done) {
+            LoadState::Ready(outcome) => outcome,
+            LoadState::Waiting(ticket, slot) => ticket
+                .done
+                .get(slot)
+                .expect("a completed batch answers its slots"),
+            LoadState::Done => panic!("`Load` polled after it completed"),
+        })
     }
 }
 

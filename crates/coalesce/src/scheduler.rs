@@ -74,26 +74,21 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
+use crate::cache::{Hasher, Memo};
 use crate::error::{BatchFailure, panic_message};
 use crate::tier::{Invalidations, Op, ValueCache};
-use crate::{
-    BatchOutput, CacheEntry, CacheKey, CacheMap, LoadError, Loader, Schedule, Stats, ValueOf,
-};
+use crate::{BatchOutput, CacheEntry, CacheKey, LoadError, Loader, Schedule, Stats, ValueOf};
 
 /// A load's answer.
 pub(crate) type Outcome<L> = Result<ValueOf<L>, LoadError<<L as Loader>::Error>>;
 
 type CacheKeyOf<L, C> = <C as CacheKey<<L as Loader>::Key>>::Key;
 type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
-type BoxedMap<L, C> = Box<dyn CacheMap<CacheKeyOf<L, C>, Entry<L>>>;
+type MemoOf<L, C> = Memo<CacheKeyOf<L, C>, Entry<L>>;
 type Tier<L, C> = Arc<dyn ValueCache<CacheKeyOf<L, C>, ValueOf<L>>>;
 type Aligned<L> = Vec<Result<ValueOf<L>, <L as Loader>::Error>>;
 type BatchFuture<L> =
     Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
-
-/// The hasher of the maps on the hot path: several times faster than SipHash on short keys, and
-/// seeded per process, so keys taken from requests cannot be chosen to collide.
-pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// The settings a [`Builder`](crate::Builder) fixes for a loader's lifetime.
 pub(crate) struct Config {
@@ -115,7 +110,7 @@ pub(crate) struct Shared<L: Loader, C: CacheKey<L::Key>> {
 
 struct State<L: Loader, C: CacheKey<L::Key>> {
     /// The memo of finished loads; `None` when the loader was built with `cache(false)`.
-    cache: Option<BoxedMap<L, C>>,
+    cache: Option<MemoOf<L, C>>,
     /// Keys queued or in flight, and where their answer will be: de-duplication.
     pending: HashMap<CacheKeyOf<L, C>, SlotRef, Hasher>,
     /// Every batch not yet completed or abandoned.
@@ -213,6 +208,13 @@ impl<V, E> Ticket<V, E> {
     }
 }
 
+/// A single load's progress: answered, waiting on a batch, or handed out.
+pub(crate) enum LoadState<L: Loader> {
+    Ready(Outcome<L>),
+    Waiting(Ticket<ValueOf<L>, L::Error>, u32),
+    Done,
+}
+
 /// Where `admit` put a key.
 pub(crate) enum Admit<L: Loader> {
     /// Answered at once: a memo hit, or a cycle.
@@ -267,7 +269,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         loader: L,
         key_fn: C,
         config: Config,
-        cache: Option<BoxedMap<L, C>>,
+        cache: Option<MemoOf<L, C>>,
         tier: Option<Tier<L, C>>,
     ) -> Self {
         Shared {
@@ -313,6 +315,26 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         }
     }
 
+    /// Takes one key in, as [`admit`](Self::admit) does, and registers its waiter: the path of
+    /// every `load`, memo hits included, so it skips what only several keys need. A key's batch
+    /// is sealed (if it fills up) as the last step of `admit_one`, so no panic can strand the
+    /// waker that sealing returns.
+    pub(crate) fn admit_key(&self, key: L::Key) -> LoadState<L> {
+        let mut state = self.lock();
+        let mut wake = Vec::new();
+        let placed = match state.admit_one(self, key, &mut wake) {
+            Admit::Ready(outcome) => LoadState::Ready(outcome),
+            Admit::Queued { batch, slot } => {
+                LoadState::Waiting(Registrar { state: &mut state }.register(batch), slot)
+            }
+        };
+        drop(state);
+        for waker in wake {
+            waker.wake();
+        }
+        placed
+    }
+
     /// Takes `keys` in: answers memoized ones, joins queued or in-flight ones, queues the rest.
     /// `each` receives every key's place, in order, while the lock is held, so that a
     /// `load_many` registers its waiters in one critical section.
@@ -324,7 +346,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         let mut state = self.lock();
         let mut wake = WakeOnDrop(Vec::new());
         for key in keys {
-            let place = state.admit_one(self, key, &mut wake);
+            let place = state.admit_one(self, key, &mut wake.0);
             each(place, &mut Registrar { state: &mut state });
         }
         drop(state);
@@ -567,12 +589,6 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             return Ok(Vec::new());
         }
         let count = keys.len();
-        {
-            let stats = &mut self.lock().stats;
-            stats.batches += 1;
-            stats.keys += count as u64;
-            stats.largest_batch = stats.largest_batch.max(count as u64);
-        }
         match self.loader.load_batch(keys).await {
             // `align` of a user's own `BatchOutput` is checked too: with the lengths off, no
             // answer can be trusted to belong to the key at its position.
@@ -628,9 +644,10 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             }
             hits.push(hit);
         }
-        let tier_hits = (hits.len() - miss_keys.len()) as u64;
-        if tier_hits > 0 {
-            self.lock().stats.tier_hits += tier_hits;
+        {
+            let stats = &mut self.lock().stats;
+            stats.tier_hits += (hits.len() - miss_keys.len()) as u64;
+            count_batch(stats, miss_keys.len());
         }
 
         let fetched = self.fetch(&miss_keys).await?;
@@ -697,6 +714,15 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
     }
 }
 
+/// Counts a call of the batch function with `keys` keys; none when there is nothing to send.
+fn count_batch(stats: &mut Stats, keys: usize) {
+    if keys > 0 {
+        stats.batches += 1;
+        stats.keys += keys as u64;
+        stats.largest_batch = stats.largest_batch.max(keys as u64);
+    }
+}
+
 /// Puts the answers of primed slots (sorted by slot) among the answers for the others.
 fn merge_primed<V, E, T>(
     sent: Vec<T>,
@@ -741,7 +767,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
 }
 
 impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
-    fn admit_one(&mut self, shared: &Shared<L, C>, key: L::Key, wake: &mut WakeOnDrop) -> Admit<L> {
+    fn admit_one(&mut self, shared: &Shared<L, C>, key: L::Key, wake: &mut Vec<Waker>) -> Admit<L> {
         self.stats.loads += 1;
         let cache_key = match self.cache.as_mut() {
             None => None,
@@ -788,7 +814,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
             self.pending.insert(cache_key, slot_ref);
         }
         if batch.slots as usize >= shared.config.max_batch_size {
-            wake.0.extend(self.seal_open());
+            wake.extend(self.seal_open());
         }
         Admit::Queued { batch: index, slot }
     }
@@ -861,6 +887,11 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                 self.queued.retain(|&q| q != index);
                 self.running += 1;
                 let keys = batch.take_keys_to_send();
+                if shared.tier.is_none() {
+                    // Every key goes to the batch function: count it under this lock. With a
+                    // tier, only the misses do, which `fetch_through` counts.
+                    count_batch(&mut self.stats, keys.len());
+                }
                 let invalidations = std::mem::take(&mut self.invalidations);
                 batch.phase = Phase::Running(None);
                 Step::Poll(start(shared, keys, invalidations), id)

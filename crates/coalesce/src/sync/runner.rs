@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use super::deferred::Resolver;
 use super::{Blocking, Deferred, SyncLoader, Unresolved};
-use crate::scheduler::{Admit, Outcome, Ticket};
+use crate::scheduler::{LoadState, Outcome, Ticket};
 use crate::{Builder, CacheEntry, CacheKey, DataLoader, IntoCacheMap, SameKey, ValueOf};
 
 /// Resolves the deferred loads of one request: the seeds' `DeferredExecutionContext`.
@@ -160,26 +160,22 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> SyncDataLoader<S, C> {
     /// Loads one key: a [`Deferred`] value or error, known once the runner has run (at once for
     /// a memoized key).
     pub fn load(&self, key: S::Key) -> Deferred<Outcome<Blocking<S>>> {
-        let mut deferred = None;
-        self.inner
-            .loader
-            .shared
-            .admit(std::iter::once(key), |place, registrar| {
-                deferred = Some(match place {
-                    Admit::Ready(outcome) => Deferred::ready(outcome),
-                    Admit::Queued { batch, slot } => {
-                        let (deferred, resolver) = Deferred::pending();
-                        self.inner.waiting.borrow_mut().push(Waiting {
-                            ticket: registrar.register(batch),
-                            slot,
-                            resolver,
-                        });
-                        deferred
-                    }
-                });
-            });
+        let deferred = match self.inner.loader.shared.admit_key(key) {
+            LoadState::Ready(outcome) => Deferred::ready(outcome),
+            LoadState::Waiting(ticket, slot) => {
+                let (deferred, resolver) = Deferred::pending();
+                let waiting = Waiting {
+                    ticket,
+                    slot,
+                    resolver,
+                };
+                self.inner.waiting.borrow_mut().push(waiting);
+                deferred
+            }
+            LoadState::Done => unreachable!("a fresh load is never handed out"),
+        };
         self.inner.mark_due();
-        deferred.expect("admit places every key")
+        deferred
     }
 
     /// Loads several keys: one result per key, in order, never failing as a whole (what
