@@ -62,6 +62,14 @@ impl<K: Hash + Eq + Send + 'static, V: Clone + Send + 'static> Memo<K, V> {
         }
     }
 
+    /// Makes room for `additional` entries at once, rather than growing step by step while a
+    /// batch's answers go in; custom maps manage their own storage.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        if let Memo::Default(map) = self {
+            map.reserve(additional);
+        }
+    }
+
     pub(crate) fn delete(&mut self, key: &K) {
         match self {
             Memo::Default(map) => {

@@ -343,7 +343,12 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         keys: impl IntoIterator<Item = L::Key>,
         mut each: impl FnMut(Admit<L>, &mut Registrar<'_, L, C>),
     ) {
+        let keys = keys.into_iter();
         let mut state = self.lock();
+        if state.cache.is_some() {
+            // New keys go into `pending`: grow it once, not step by step.
+            state.pending.reserve(keys.size_hint().0);
+        }
         let mut wake = WakeOnDrop(Vec::new());
         for key in keys {
             let place = state.admit_one(self, key, &mut wake.0);
@@ -437,16 +442,19 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         // Memoize. A panic here leaves some `pending` entries pointing at this batch; they are
         // recognised as stale by its id (see `State::pending_slot`), so nothing wrong is served.
         let memoized = catch_unwind(AssertUnwindSafe(|| {
+            if let (Results::Slots(_), Some(cache)) = (results, state.cache.as_mut()) {
+                cache.reserve(batch.cache_keys.len());
+            }
             for (slot, cache_key) in batch.cache_keys.iter().enumerate() {
-                let ours = state
-                    .pending
-                    .get(cache_key)
-                    .is_some_and(|p| p.id == batch.id && p.slot as usize == slot);
-                if !ours {
-                    // Cleared, primed, or re-queued: the answer goes to this batch's waiters only.
+                // One lookup in the common case, where the entry is this slot's.
+                let Some(p) = state.pending.remove(cache_key) else {
+                    continue; // cleared or primed: the answer goes to this batch's waiters only
+                };
+                if p.id != batch.id || p.slot as usize != slot {
+                    // Cleared, then queued again in another slot: that slot will answer it.
+                    state.pending.insert(cache_key.clone(), p);
                     continue;
                 }
-                state.pending.remove(cache_key);
                 let (Results::Slots(slots), Some(cache)) = (results, state.cache.as_mut()) else {
                     continue; // a failed batch is not memoized
                 };
