@@ -10,6 +10,7 @@ use std::time::Duration;
 use coalesce::tier::ValueCache;
 use coalesce::{DataLoader, LoadError};
 use coalesce_redis::{Redis, RedisCache};
+use coalesce_testkit::PrivateRedis;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -299,91 +300,20 @@ async fn redis_unreachable_from_the_start_answers_every_load() {
     assert_eq!(db.batches(), 3);
 }
 
-/// A `redis-server` of this test's own, on a free loopback port, killed when dropped.
-struct PrivateRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    fn start() -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (Debian's redis-server package)");
-        let server = PrivateRedis { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("private redis-server did not start on port {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Stops the server without closing its connections: it stays connected but silent.
-    fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Lets it run again; it then executes what it was sent while paused.
-    fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    /// How many scripts this server has run (`EVALSHA` calls, from its own statistics).
-    fn scripts_run(&self) -> u64 {
-        let mut connection = redis::Client::open(self.url())
-            .unwrap()
-            .get_connection()
-            .unwrap();
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut connection)
-            .unwrap();
-        info.lines()
-            .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .map_or(0, |calls| calls.parse().unwrap())
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// How many scripts `server` has run (`EVALSHA` calls, from its own statistics).
+fn scripts_run(server: &PrivateRedis) -> u64 {
+    let mut connection = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut connection)
+        .unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
 }
 
 /// One request of the burst: a fresh loader, 20 keys of which most repeat across requests.
@@ -443,7 +373,7 @@ async fn a_redis_that_stops_answering_is_skipped_instead_of_waited_for() {
     let cache = || redis.cache("silent", 1).public().build();
     let db = Db::default();
     loader(&db, cache()).load(1).await.unwrap(); // connected, scripts loaded
-    let before = server.scripts_run();
+    let before = scripts_run(&server);
 
     server.pause();
     for _ in 0..5 {
@@ -456,7 +386,7 @@ async fn a_redis_that_stops_answering_is_skipped_instead_of_waited_for() {
     // waits for the server, not for a batch.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        server.scripts_run() - before,
+        scripts_run(&server) - before,
         1,
         "only the first request's read was sent; the breaker skipped the rest without waiting"
     );

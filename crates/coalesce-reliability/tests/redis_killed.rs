@@ -15,7 +15,7 @@ use std::time::Instant;
 use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::{App, Database, Mode};
 use coalesce_redis::Redis;
-use support::redis::PrivateRedis;
+use coalesce_testkit::PrivateRedis;
 use support::{Cost, Expected, Sample, client, drive, print_latency, reference, spawn, unique};
 use tokio::sync::watch;
 

@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 pub mod postgres;
-pub mod redis;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -401,14 +400,7 @@ pub fn resident_kib() -> u64 {
         .expect("a VmRSS line in /proc/self/status")
 }
 
-/// A port nothing listens on now, for a server started by the test. Another process could take it
-/// before the server binds it; on a test machine's loopback, that does not happen in practice.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
+pub use coalesce_testkit::free_port;
 
 /// A name no other run uses: this process and the time.
 pub fn unique(name: &str) -> String {
