@@ -193,6 +193,17 @@
 //! # });
 //! ```
 //!
+//! # Code without a runtime, and caches that outlive a request
+//!
+//! [`sync`] is the same loader for synchronous code: [`load`](sync::SyncDataLoader::load) returns
+//! a [`Deferred`](sync::Deferred) value, `.then` chains further loads, and a per-request
+//! [`Runner`](sync::Runner) sends one batch per loader per round (promise's and
+//! graphql-sync-dataloaders' designs, without their global queue).
+//!
+//! [`tier`] puts a shared second-level cache behind the per-request memo, for services that run
+//! many instances: it is read and written in bulk once per batch, so batching survives, and a
+//! failing tier never fails a load. The `coalesce-redis` crate implements it on Redis.
+//!
 //! # Features
 //!
 //! - `tokio`: [`Schedule::Window`], a time window on tokio's timer.

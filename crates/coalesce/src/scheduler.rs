@@ -251,13 +251,15 @@ enum Step<L: Loader> {
 
 /// Wakes the wakers it holds when dropped, so that waiters are woken even when a step between
 /// collecting the wakers and waking them panics (a custom cache map, say).
-struct WakeOnDrop(Vec<Waker>);
+/// Holds `Option`s so that a batch's own waker list (with the dropped waiters' `None`s) can be
+/// handed over as it is, without copying it.
+struct WakeOnDrop(Vec<Option<Waker>>);
 
 impl Drop for WakeOnDrop {
     fn drop(&mut self) {
         // Usually empty (a memo hit wakes nobody): skip the iterator's setup and teardown.
         if !self.0.is_empty() {
-            for waker in std::mem::take(&mut self.0) {
+            for waker in std::mem::take(&mut self.0).into_iter().flatten() {
                 waker.wake();
             }
         }
@@ -329,7 +331,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             }
         };
         drop(state);
-        for waker in wake {
+        for waker in wake.into_iter().flatten() {
             waker.wake();
         }
         placed
@@ -410,9 +412,9 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         let state = &mut *guard;
         let batch = state.batches.remove(index);
         state.running -= 1;
-        let mut wake = WakeOnDrop(batch.wakers.into_iter().flatten().collect());
+        let mut wake = WakeOnDrop(batch.wakers);
         wake.0
-            .extend(state.next_queued_driver(self.config.max_concurrent_batches));
+            .push(state.next_queued_driver(self.config.max_concurrent_batches));
 
         // Only moves up to the publication: every waiter has its answer before any user code
         // (values' Clone, cache keys' Hash and Eq, the cache map) can panic below.
@@ -699,7 +701,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
                         batch.primed.push((p.slot, value.clone()));
                         if batch.primed.len() == batch.slots as usize {
                             // Nothing is left to fetch: make sure the driver notices.
-                            wake.0.extend(state.seal(p.batch));
+                            wake.0.push(state.seal(p.batch));
                         }
                     } else if !force {
                         continue;
@@ -775,7 +777,12 @@ impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
 }
 
 impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
-    fn admit_one(&mut self, shared: &Shared<L, C>, key: L::Key, wake: &mut Vec<Waker>) -> Admit<L> {
+    fn admit_one(
+        &mut self,
+        shared: &Shared<L, C>,
+        key: L::Key,
+        wake: &mut Vec<Option<Waker>>,
+    ) -> Admit<L> {
         self.stats.loads += 1;
         let cache_key = match self.cache.as_mut() {
             None => None,
@@ -822,7 +829,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
             self.pending.insert(cache_key, slot_ref);
         }
         if batch.slots as usize >= shared.config.max_batch_size {
-            wake.extend(self.seal_open());
+            wake.push(self.seal_open());
         }
         Admit::Queued { batch: index, slot }
     }
