@@ -13,11 +13,12 @@
 //! command instead of a scan over a cluster. Each operation reads the generation and touches the
 //! entries in one Lua script, so it still costs a single round trip.
 
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use coalesce::tier::{BoxFuture, TierError, ValueCache};
+use coalesce::tier::{BoxFuture, Owed, Tier, TierError, ValueCache};
 use redis::{FromRedisValue, Script, ScriptInvocation};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,6 +88,8 @@ pub struct RedisCache<K, V, C = Json> {
     ttl: Duration,
     timeout: Duration,
     codec: C,
+    /// The deletions owed to this namespace, shared by every cache of it in the process.
+    owed: Owed<K>,
     types: PhantomData<fn(K) -> V>,
 }
 
@@ -214,8 +217,10 @@ impl<K, V, S, C> CacheBuilder<K, V, S, C> {
     }
 }
 
-impl<K, V, C> CacheBuilder<K, V, Scoped, C> {
-    /// The cache. Does not connect: the first batch does.
+impl<K: Send + 'static, V, C> CacheBuilder<K, V, Scoped, C> {
+    /// The cache. Does not connect: the first batch does. Cheap: build it per request if its
+    /// scope depends on the request; every cache of one namespace shares the deletions owed to
+    /// it (see [`coalesce::tier`]).
     pub fn build(self) -> RedisCache<K, V, C> {
         let namespace = format!(
             "{{coalesce:{}:v{}:{}}}",
@@ -224,6 +229,7 @@ impl<K, V, C> CacheBuilder<K, V, Scoped, C> {
             self.scope.0
         );
         RedisCache {
+            owed: self.redis.owed(&namespace),
             redis: self.redis,
             generation_key: format!("{namespace}:gen"),
             namespace,
@@ -385,6 +391,20 @@ where
                 .await
                 .map(drop)
         })
+    }
+}
+
+impl<K, V, C> From<RedisCache<K, V, C>> for Tier<K, V>
+where
+    K: Serialize + Hash + Eq + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
+{
+    /// The tier a loader reads through: what [`coalesce::Builder::value_cache`] makes of a
+    /// `RedisCache`.
+    fn from(cache: RedisCache<K, V, C>) -> Self {
+        let owed = cache.owed.clone();
+        Tier::sharing(cache, owed)
     }
 }
 

@@ -8,10 +8,12 @@
 //! cooldown, the next operation tries again. Once connected, redis-rs's `ConnectionManager` (or
 //! its cluster client) reconnects by itself.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use coalesce::tier::TierError;
+use coalesce::tier::{Owed, TierError};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -39,6 +41,10 @@ struct Inner {
     connection: tokio::sync::Mutex<Option<Connection>>,
     /// Until when a failed connection attempt keeps operations from trying again.
     cooldown_until: Mutex<Option<Instant>>,
+    /// The deletions owed to each namespace (an `Owed<K>` of the namespace's key type), shared
+    /// by every cache built for it in this process: caches are built per request, and a
+    /// deletion must outlive the request that owes it.
+    owed: Mutex<HashMap<String, Box<dyn Any + Send + Sync>>>,
 }
 
 enum Target {
@@ -76,8 +82,28 @@ impl Redis {
                 target,
                 connection: tokio::sync::Mutex::new(None),
                 cooldown_until: Mutex::new(None),
+                owed: Mutex::default(),
             }),
         }
+    }
+
+    /// The deletions owed to `namespace` in this process. A namespace built again with another
+    /// key type gets a set of its own (one schema version per key type keeps them apart anyway).
+    pub(crate) fn owed<K: Send + 'static>(&self, namespace: &str) -> Owed<K> {
+        let mut owed = self
+            .inner
+            .owed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = owed
+            .get(namespace)
+            .and_then(|o| o.downcast_ref::<Owed<K>>())
+        {
+            return existing.clone();
+        }
+        let fresh = Owed::<K>::default();
+        owed.insert(namespace.to_owned(), Box::new(fresh.clone()));
+        fresh
     }
 
     /// The shared connection, made now if there is none yet.

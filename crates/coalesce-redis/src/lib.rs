@@ -50,6 +50,11 @@
 //!   [`scope`](CacheBuilder::scope) (a tenant, a user) or [`public`](CacheBuilder::public).
 //! - **No stale schemas.** The namespace includes a schema version; entries that do not decode
 //!   are misses and are overwritten.
+//! - **A cleared key stays cleared.** A deletion that Redis did not confirm (down, paused,
+//!   slower than the timeout, or a request cancelled mid-deletion) is owed by the process, not
+//!   by the request: every cache of its namespace skips that key and sends the deletion again
+//!   with each batch until Redis confirms it (see [`coalesce::tier`] for what bounds other
+//!   instances meanwhile).
 //! - **Batching survives.** One round trip per batch, on a single server or a Redis Cluster (all
 //!   keys of a namespace share a hash slot).
 //!

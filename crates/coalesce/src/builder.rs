@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::cache::Memo;
 use crate::scheduler::{Config, Shared};
-use crate::tier::ValueCache;
+use crate::tier::Tier;
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule, ValueOf};
 
 /// The options of a [`DataLoader`], with the names the seeds use.
@@ -79,18 +79,18 @@ pub struct CustomValueCache<T>(T);
 /// Like [`IntoCacheMap`], it lets the tier be given before or after the cache-key function.
 pub trait IntoValueCache<K, V> {
     /// The tier, if any.
-    fn into_value_cache(self) -> Option<Arc<dyn ValueCache<K, V>>>;
+    fn into_value_cache(self) -> Option<Tier<K, V>>;
 }
 
 impl<K, V> IntoValueCache<K, V> for NoValueCache {
-    fn into_value_cache(self) -> Option<Arc<dyn ValueCache<K, V>>> {
+    fn into_value_cache(self) -> Option<Tier<K, V>> {
         None
     }
 }
 
-impl<K, V, T: ValueCache<K, V>> IntoValueCache<K, V> for CustomValueCache<T> {
-    fn into_value_cache(self) -> Option<Arc<dyn ValueCache<K, V>>> {
-        Some(Arc::new(self.0))
+impl<K, V, T: Into<Tier<K, V>>> IntoValueCache<K, V> for CustomValueCache<T> {
+    fn into_value_cache(self) -> Option<Tier<K, V>> {
+        Some(self.0.into())
     }
 }
 
@@ -147,6 +147,12 @@ impl<L: Loader, C, M, T> Builder<L, C, M, T> {
 
     /// The most batches of this loader running at once; more wait, in order, for one to
     /// finish. Protects a database from a burst of batches. Unlimited by default.
+    ///
+    /// A batch that a running batch function waits for (it loads from this loader, directly or
+    /// through others) never waits for a permit: it runs on the permit of the batch that needs
+    /// it, since waiting could wait for that very batch. So batches of loaders that load from
+    /// each other cannot deadlock on their limits; such nested batches are bounded by the
+    /// number of running batches that need them.
     pub fn max_concurrent_batches(mut self, max: usize) -> Self {
         self.max_concurrent_batches = max.max(1);
         self
@@ -164,7 +170,8 @@ impl<L: Loader, C, M, T> Builder<L, C, M, T> {
     }
 
     /// A shared second-level cache consulted in bulk once per batch, behind the memo: see
-    /// [`crate::tier`] (and the `coalesce-redis` crate for Redis).
+    /// [`crate::tier`] (and the `coalesce-redis` crate for Redis). Build the [`Tier`] once per
+    /// process and give each loader a clone: it keeps the deletions its loaders owe.
     pub fn value_cache<T2>(self, value_cache: T2) -> Builder<L, C, M, CustomValueCache<T2>> {
         self.retype(
             |key_fn| key_fn,

@@ -1,11 +1,13 @@
 //! [`DataLoader`], the handle callers load through, and the futures its loads return.
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
 use crate::scheduler::{Admit, LoadState, Outcome, Shared, Ticket};
 use crate::{Builder, CacheKey, Loader, SameKey, Stats, ValueOf};
@@ -87,27 +89,55 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
             shared: &self.shared,
             results: Vec::with_capacity(keys.size_hint().0),
             waits: Vec::new(),
+            unanswered: 0,
+            woken: None,
         };
+        // Batch index -> position in `waits`, built once there are many waits.
+        let mut wait_of = HashMap::new();
         self.shared.admit(keys, |place, registrar| match place {
             Admit::Ready(outcome) => many.results.push(Some(outcome)),
-            Admit::Queued { batch, slot } => {
+            Admit::Queued { batch, slot, edge } => {
                 let position = many.results.len() as u32;
                 many.results.push(None);
-                // One waiter per batch, not per key: keys almost always share the open batch,
-                // so the search rarely looks past the last entry.
-                let wait = match many.waits.iter().rposition(|w| w.ticket.batch() == batch) {
+                // One waiter per batch, not per key. Keys almost always join the newest batch
+                // (the last wait); a key already queued in an older batch is looked up, by
+                // index once there are many batches, so that admission stays linear.
+                let found = match many.waits.last() {
+                    Some(last) if last.ticket.batch() == batch => Some(many.waits.len() - 1),
+                    _ if many.waits.len() < INDEX_WAITS_FROM => {
+                        many.waits.iter().position(|w| w.ticket.batch() == batch)
+                    }
+                    _ => {
+                        if wait_of.is_empty() {
+                            wait_of.extend(
+                                many.waits
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, w)| (w.ticket.batch(), i)),
+                            );
+                        }
+                        wait_of.get(&batch).copied()
+                    }
+                };
+                let wait = match found {
                     Some(i) => &mut many.waits[i],
                     None => {
+                        if !wait_of.is_empty() {
+                            wait_of.insert(batch, many.waits.len());
+                        }
                         many.waits.push(Wait {
                             ticket: registrar.register(batch),
                             slots: Vec::new(),
+                            waker: None,
                         });
                         many.waits.last_mut().expect("just pushed")
                     }
                 };
+                wait.ticket.hold_edge(edge);
                 wait.slots.push((position, slot));
             }
         });
+        many.unanswered = many.waits.len();
         many
     }
 
@@ -132,20 +162,21 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
     }
 
     /// Forgets `keys` here and in the shared tier ([`crate::tier`]), returning once the tier has
-    /// forgotten them too: what a mutation awaits so that other instances see its change. The
-    /// synchronous [`clear_many`](Self::clear_many) only queues the tier's deletion, to be sent
-    /// before this loader's next batch. A tier that fails is counted and logged; the deletion
-    /// is retried before the next batch.
+    /// been told: what a mutation awaits so that other instances see its change. The synchronous
+    /// [`clear_many`](Self::clear_many) only makes the tier owe the deletion, sent by the next
+    /// batch through the tier. A deletion that fails, or that is dropped in flight, stays owed:
+    /// no loader of this process reads those keys from the tier until it is confirmed, and every
+    /// batch through the tier sends it again.
     pub async fn clear_shared<Q: Borrow<L::Key>>(&self, keys: impl IntoIterator<Item = Q>) {
         self.shared.clear(keys);
-        self.shared.flush_invalidations().await;
+        self.shared.settle().await;
     }
 
     /// Forgets every key here and in the shared tier, returning once the tier has: see
     /// [`clear_shared`](Self::clear_shared).
     pub async fn clear_all_shared(&self) {
         self.shared.clear_all();
-        self.shared.flush_invalidations().await;
+        self.shared.settle().await;
     }
 
     /// Memoizes a value loaded some other way, such as by a list query (the seeds'
@@ -221,6 +252,10 @@ impl<L: Loader, C: CacheKey<L::Key>> fmt::Debug for DataLoader<L, C> {
     }
 }
 
+/// How many batches a `load_many` spans before it finds a key's batch through an index rather
+/// than a scan.
+const INDEX_WAITS_FROM: usize = 8;
+
 /// The future of [`DataLoader::load`].
 #[must_use = "a load does nothing unless awaited; dropping it withdraws the key"]
 pub struct Load<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
@@ -267,35 +302,142 @@ pub struct LoadMany<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
     results: Vec<Option<Outcome<L>>>,
     /// One per batch some of the keys wait on.
     waits: Vec<Wait<L>>,
+    /// How many of `waits` are not answered yet.
+    unanswered: usize,
+    /// With several batches: which of them were woken since they were last polled.
+    woken: Option<Arc<Woken>>,
 }
 
 struct Wait<L: Loader> {
     ticket: Ticket<ValueOf<L>, L::Error>,
-    /// (position in `results`, slot in the batch) of each key waiting on this batch.
+    /// (position in `results`, slot in the batch) of each key waiting on this batch; emptied
+    /// once they are answered.
     slots: Vec<(u32, u32)>,
+    /// This wait's own waker, when the future waits on several batches.
+    waker: Option<(Arc<WaitWaker>, Waker)>,
+}
+
+/// The waits of a `LoadMany` woken since their last poll. Keys spread over many batches (a
+/// `max_batch_size`, a permit limit) would otherwise cost a poll of every waiting batch per
+/// wake-up: quadratic in the number of batches.
+#[derive(Default)]
+struct Woken {
+    waits: Mutex<Vec<usize>>,
+    task: Mutex<Option<Waker>>,
+}
+
+/// The waker a `LoadMany` registers for one of its waits: notes the wait, then wakes the task.
+struct WaitWaker {
+    wait: usize,
+    /// Set while the wait is in `Woken::waits`, so that it is noted once per poll.
+    noted: AtomicBool,
+    woken: Arc<Woken>,
+}
+
+impl Wake for WaitWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.noted.swap(true, Ordering::AcqRel) {
+            lock(&self.woken.waits).push(self.wait);
+        }
+        // Cloned out first: waking may run code that wakes this future again.
+        let task = lock(&self.woken.task).clone();
+        if let Some(task) = task {
+            task.wake();
+        }
+    }
+}
+
+/// A lock held only for a push, a take or a clone: a panic elsewhere cannot leave it torn.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 // As for `Load`: no structural pinning.
 impl<L: Loader, C: CacheKey<L::Key>> Unpin for LoadMany<'_, L, C> {}
+
+impl<L: Loader, C: CacheKey<L::Key>> LoadMany<'_, L, C> {
+    /// Polls wait `i` with its own waker, or `cx`'s when it has none; once its batch is done,
+    /// moves its answers into `results`.
+    fn poll_wait(&mut self, i: usize, cx: &mut Context<'_>) {
+        let wait = &mut self.waits[i];
+        if wait.slots.is_empty() {
+            return; // answered at an earlier poll
+        }
+        let polled = match &wait.waker {
+            Some((note, waker)) => {
+                note.noted.store(false, Ordering::Release);
+                self.shared
+                    .poll_ticket(&mut wait.ticket, &mut Context::from_waker(waker))
+            }
+            None => self.shared.poll_ticket(&mut wait.ticket, cx),
+        };
+        if polled.is_pending() {
+            return;
+        }
+        for (position, slot) in std::mem::take(&mut wait.slots) {
+            self.results[position as usize] = wait.ticket.done.get(slot);
+        }
+        wait.ticket.hold_edge(None);
+        self.unanswered -= 1;
+    }
+
+    /// Gives every wait a waker of its own that notes it in `woken`.
+    fn watch_each(&mut self, cx: &Context<'_>) -> Arc<Woken> {
+        let woken = Arc::new(Woken::default());
+        *lock(&woken.task) = Some(cx.waker().clone());
+        for (i, wait) in self.waits.iter_mut().enumerate() {
+            let note = Arc::new(WaitWaker {
+                wait: i,
+                noted: AtomicBool::new(false),
+                woken: Arc::clone(&woken),
+            });
+            wait.waker = Some((Arc::clone(&note), Waker::from(note)));
+        }
+        woken
+    }
+}
 
 impl<L: Loader, C: CacheKey<L::Key>> Future for LoadMany<'_, L, C> {
     type Output = Vec<Outcome<L>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Outcome<L>>> {
         let this = self.get_mut();
-        let mut i = 0;
-        while i < this.waits.len() {
-            let wait = &mut this.waits[i];
-            if this.shared.poll_ticket(&mut wait.ticket, cx).is_pending() {
-                i += 1;
-                continue;
+        if this.unanswered == 0 {
+            // Nothing to wait for (every key was memoized), or all answered.
+        } else if this.waits.len() == 1 {
+            // One batch, the common case: no wake-up bookkeeping.
+            this.poll_wait(0, cx);
+        } else if let Some(woken) = this.woken.clone() {
+            {
+                let mut task = lock(&woken.task);
+                if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                    *task = Some(cx.waker().clone());
+                }
             }
-            for &(position, slot) in &wait.slots {
-                this.results[position as usize] = wait.ticket.done.get(slot);
+            // Only the waits woken since their last poll can have moved on.
+            loop {
+                let noted = std::mem::take(&mut *lock(&woken.waits));
+                if noted.is_empty() {
+                    break;
+                }
+                for i in noted {
+                    this.poll_wait(i, cx);
+                }
             }
-            this.waits.swap_remove(i);
+        } else {
+            // First poll over several batches: each gets a waker of its own, then a poll.
+            this.woken = Some(this.watch_each(cx));
+            for i in 0..this.waits.len() {
+                this.poll_wait(i, cx);
+            }
         }
-        if !this.waits.is_empty() {
+        if this.unanswered > 0 {
             return Poll::Pending;
         }
         Poll::Ready(

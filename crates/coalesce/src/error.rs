@@ -59,12 +59,17 @@ pub enum LoadError<E> {
         /// How many results it returned.
         values: usize,
     },
-    /// A load waited on a batch that its own batch function was computing: the batch function of
-    /// a loader asked, directly or through other loaders, for a key of the very batch it was
-    /// loading. Without this error that load would wait for itself forever.
+    /// A load made by a batch function would wait for a batch that (directly, or through other
+    /// batches of any loaders) waits for that very batch function: a batch function asked for a
+    /// key of its own batch, or batches split a chain of keys so that each needs the other.
+    /// Without this error, every batch on the cycle would wait forever. Loading the key again,
+    /// once those batches are done, succeeds.
     Cycle {
-        /// The loader's [name](crate::Builder::name).
+        /// The [name](crate::Builder::name) of the loader this load was made on.
         loader: Arc<str>,
+        /// The batches on the cycle, each waiting for the next, e.g.
+        /// ``batch 7 waits for batch 9 of `users` waits for batch 7 of `posts` ``.
+        path: Arc<str>,
     },
 }
 
@@ -103,8 +108,9 @@ impl<E> Clone for LoadError<E> {
                 keys: *keys,
                 values: *values,
             },
-            LoadError::Cycle { loader } => LoadError::Cycle {
+            LoadError::Cycle { loader, path } => LoadError::Cycle {
                 loader: Arc::clone(loader),
+                path: Arc::clone(path),
             },
         }
     }
@@ -129,10 +135,10 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
                 "batch function of loader `{loader}` returned {values} values for {keys} keys; \
                  a positional result needs exactly one value per key, in key order"
             ),
-            LoadError::Cycle { loader } => write!(
+            LoadError::Cycle { loader, path } => write!(
                 f,
-                "a batch function of loader `{loader}` loaded a key of its own batch, \
-                 which would wait for itself forever"
+                "a load from loader `{loader}` would close a cycle of batches waiting for each \
+                 other ({path}), which would wait forever"
             ),
         }
     }

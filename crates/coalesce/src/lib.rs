@@ -101,7 +101,7 @@
 //! | returns `Err` | [`LoadError::Batch`] for every key | no: the next load retries |
 //! | returns a positional list of the wrong length | [`LoadError::WrongLength`], naming both counts | no |
 //! | panics | [`LoadError::Panic`]; the loader stays usable | no |
-//! | loads a key of its own batch | [`LoadError::Cycle`] for that load, instead of a hang | no |
+//! | loads a key of its own batch, or of a batch that waits for its own | [`LoadError::Cycle`] for that load, instead of a hang | no |
 //!
 //! # Batching without timers
 //!
@@ -235,6 +235,7 @@ mod registry;
 mod schedule;
 mod scheduler;
 mod stats;
+mod waits;
 
 pub use builder::{
     Builder, CustomCacheMap, CustomValueCache, DefaultCacheMap, IntoCacheMap, IntoValueCache,

@@ -54,16 +54,16 @@
 //!   a panic leaves behind are recognised as stale by their batch id and dropped.
 //! - **Permits**: with `max_concurrent_batches`, a sealed batch waits in `queued` for a running
 //!   one to finish. Every event that frees a permit (completion, abandonment, a woken batch
-//!   dropped before it used its permit) wakes the next queued driver. A batch that a batch
-//!   function of the same loader needs, on the driving thread's stack, inherits its caller's
-//!   permit instead of waiting for it.
+//!   dropped before it used its permit) wakes the next queued driver. A batch that a running
+//!   batch waits for (a waiter of it was polled inside a batch future) runs on that batch's
+//!   permit instead of waiting for one, whoever drives it; [`crate::waits`] explains why that
+//!   rules out deadlocks, and how cycles between batches become `LoadError::Cycle`.
 //!
 //! The batch future borrows nothing: it owns its keys and an `Arc` of the loader, so it can move
 //! from driver to driver. Panics in it are caught at the driver's `poll` and become
 //! [`LoadError::Panic`] for every waiter of the batch.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -76,7 +76,8 @@ use slab::Slab;
 
 use crate::cache::{Hasher, Memo};
 use crate::error::{BatchFailure, panic_message};
-use crate::tier::{Invalidations, Op, ValueCache};
+use crate::tier::Op;
+use crate::waits::{self, Edge};
 use crate::{BatchOutput, CacheEntry, CacheKey, LoadError, Loader, Schedule, Stats, ValueOf};
 
 /// A load's answer.
@@ -85,7 +86,7 @@ pub(crate) type Outcome<L> = Result<ValueOf<L>, LoadError<<L as Loader>::Error>>
 type CacheKeyOf<L, C> = <C as CacheKey<<L as Loader>::Key>>::Key;
 type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
 type MemoOf<L, C> = Memo<CacheKeyOf<L, C>, Entry<L>>;
-type Tier<L, C> = Arc<dyn ValueCache<CacheKeyOf<L, C>, ValueOf<L>>>;
+type Tier<L, C> = crate::tier::Tier<CacheKeyOf<L, C>, ValueOf<L>>;
 type Aligned<L> = Vec<Result<ValueOf<L>, <L as Loader>::Error>>;
 type BatchFuture<L> =
     Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
@@ -119,10 +120,10 @@ struct State<L: Loader, C: CacheKey<L::Key>> {
     open: Option<usize>,
     /// Batches whose batch function has been called and not yet returned.
     running: usize,
-    /// Sealed batches waiting for `running` to drop below `max_concurrent_batches`, oldest first.
-    queued: VecDeque<usize>,
-    /// Deletions from the tier that `clear` queued, sent before the next batch reads the tier.
-    invalidations: Invalidations<CacheKeyOf<L, C>>,
+    /// Sealed batches waiting for `running` to drop below `max_concurrent_batches`, oldest
+    /// first, as (index, id). An entry whose batch is gone, or no longer `queued`, is skipped
+    /// when reached: removing entries from the middle would cost a scan per batch.
+    queued: VecDeque<(usize, u64)>,
     stats: Stats,
 }
 
@@ -155,7 +156,15 @@ struct Batch<L: Loader, C: CacheKey<L::Key>> {
     /// One entry per waiter (a `load`, or a `load_many` with keys in this batch); `None` until
     /// the waiter is first polled and after it is dropped.
     wakers: Vec<Option<Waker>>,
+    /// No polled waiter sits before this index in `wakers`: where the search for an heir
+    /// starts, so that dropping waiters front to back costs no scan over the dropped ones.
+    first_polled: u32,
     live: u32,
+    /// Whether a running batch waits for this one: it then never waits for a permit (see
+    /// [`crate::waits`]).
+    awaited_by_running: bool,
+    /// Whether this batch has an entry in `State::queued` that counts.
+    queued: bool,
     driver: Option<u32>,
     phase: Phase<L>,
     #[cfg(feature = "tokio")]
@@ -195,6 +204,8 @@ pub(crate) struct Ticket<V, E> {
     yields: u32,
     #[cfg(feature = "tokio")]
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// This waiter's edge in the wait-for graph, if it was made inside a batch function.
+    edge: Option<Edge>,
 }
 
 impl<V, E> Ticket<V, E> {
@@ -205,6 +216,15 @@ impl<V, E> Ticket<V, E> {
 
     pub(crate) fn is_done(&self) -> bool {
         self.done.results.get().is_some()
+    }
+
+    /// Holds the wait-for edge of another load of this waiter (a `load_many` key).
+    pub(crate) fn hold_edge(&mut self, edge: Option<Edge>) {
+        match (&mut self.edge, edge) {
+            (Some(held), Some(edge)) => held.absorb(edge),
+            (held, edge @ Some(_)) => *held = edge,
+            (_, None) => {}
+        }
     }
 }
 
@@ -219,8 +239,13 @@ pub(crate) enum LoadState<L: Loader> {
 pub(crate) enum Admit<L: Loader> {
     /// Answered at once: a memo hit, or a cycle.
     Ready(Outcome<L>),
-    /// In batch `batch`, slot `slot`.
-    Queued { batch: usize, slot: u32 },
+    /// In batch `batch`, slot `slot`; `edge` is the wait-for edge of a load made inside a batch
+    /// function, for the waiter to hold.
+    Queued {
+        batch: usize,
+        slot: u32,
+        edge: Option<Edge>,
+    },
 }
 
 /// Frame rule: how many trips through the executor in a row must add no key before a batch is
@@ -230,14 +255,6 @@ pub(crate) enum Admit<L: Loader> {
 const QUIET_ROUNDS: u32 = 2;
 
 static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// The batches whose batch future this thread is polling right now, innermost last, as
-    /// (loader address, batch id). A load that would join one of them is waiting for itself; a
-    /// batch of a loader on this stack must not wait for that loader's permit, which its own
-    /// caller holds.
-    static DRIVING: RefCell<Vec<(usize, u64)>> = const { RefCell::new(Vec::new()) };
-}
 
 /// What the driver's step under the lock decided.
 enum Step<L: Loader> {
@@ -286,7 +303,6 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
                 open: None,
                 running: 0,
                 queued: VecDeque::new(),
-                invalidations: Invalidations::default(),
                 stats: Stats::default(),
             }),
         }
@@ -298,11 +314,6 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// This loader's identity on the `DRIVING` stack.
-    fn address(&self) -> usize {
-        self as *const Self as usize
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -322,12 +333,15 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
     /// is sealed (if it fills up) as the last step of `admit_one`, so no panic can strand the
     /// waker that sealing returns.
     pub(crate) fn admit_key(&self, key: L::Key) -> LoadState<L> {
+        let awaiting = waits::awaiting();
         let mut state = self.lock();
         let mut wake = Vec::new();
-        let placed = match state.admit_one(self, key, &mut wake) {
+        let placed = match state.admit_one(self, key, awaiting, &mut wake) {
             Admit::Ready(outcome) => LoadState::Ready(outcome),
-            Admit::Queued { batch, slot } => {
-                LoadState::Waiting(Registrar { state: &mut state }.register(batch), slot)
+            Admit::Queued { batch, slot, edge } => {
+                let mut ticket = Registrar { state: &mut state }.register(batch);
+                ticket.hold_edge(edge);
+                LoadState::Waiting(ticket, slot)
             }
         };
         drop(state);
@@ -346,6 +360,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         mut each: impl FnMut(Admit<L>, &mut Registrar<'_, L, C>),
     ) {
         let keys = keys.into_iter();
+        let awaiting = waits::awaiting();
         let mut state = self.lock();
         if state.cache.is_some() {
             // New keys go into `pending`: grow it once, not step by step.
@@ -353,7 +368,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         }
         let mut wake = WakeOnDrop(Vec::new());
         for key in keys {
-            let place = state.admit_one(self, key, &mut wake.0);
+            let place = state.admit_one(self, key, awaiting, &mut wake.0);
             each(place, &mut Registrar { state: &mut state });
         }
         drop(state);
@@ -376,9 +391,17 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             if ticket.is_done() {
                 return Poll::Ready(());
             }
-            let (mut fut, id) = match state.drive(self, ticket, cx) {
+            let mut unblocked = None;
+            let step = state.drive(self, ticket, cx, &mut unblocked);
+            let (mut fut, id) = match step {
                 Step::Poll(fut, id) => (fut, id),
-                Step::Wait => return Poll::Pending,
+                Step::Wait => {
+                    drop(state);
+                    if let Some(waker) = unblocked {
+                        waker.wake();
+                    }
+                    return Poll::Pending;
+                }
                 Step::Yield => {
                     drop(state);
                     cx.waker().wake_by_ref();
@@ -388,9 +411,9 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             drop(state);
 
             // Polled unlocked: the batch function may load from this loader or any other.
-            DRIVING.with(|d| d.borrow_mut().push((self.address(), id)));
-            let result = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
-            DRIVING.with(|d| d.borrow_mut().pop());
+            let result = waits::driving(id, || {
+                catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+            });
             let outcome = match result {
                 Ok(Poll::Pending) => {
                     let mut state = self.lock();
@@ -503,7 +526,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             // at its next poll. Also when there was no driver: this waiter may have been the heir
             // woken by an earlier hand-off, dropped before it could claim; the next one is woken
             // in its place. Waiters never polled yet claim the role when they are.
-            let heir = batch.wakers.iter().flatten().next().cloned();
+            let heir = batch.first_polled_waker().cloned();
             drop(state);
             if let Some(waker) = heir {
                 waker.wake();
@@ -528,6 +551,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
         if state.cache.is_none() && self.tier.is_none() {
             return;
         }
+        let mut owed = Vec::new();
         for key in keys {
             let cache_key = self.key_fn.cache_key(key.borrow());
             if let Some(cache) = state.cache.as_mut() {
@@ -535,8 +559,12 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
                 cache.delete(&cache_key);
             }
             if self.tier.is_some() {
-                state.invalidations.delete([cache_key.into_owned()]);
+                owed.push(cache_key.into_owned());
             }
+        }
+        drop(guard);
+        if let Some(tier) = &self.tier {
+            tier.owe(owed);
         }
     }
 
@@ -548,37 +576,18 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             cache.clear();
             state.pending.clear();
         }
-        if self.tier.is_some() {
-            state.invalidations.clear();
-        }
-    }
-
-    /// Sends the queued tier deletions now.
-    pub(crate) async fn flush_invalidations(&self) {
+        drop(guard);
         if let Some(tier) = &self.tier {
-            let queued = std::mem::take(&mut self.lock().invalidations);
-            self.invalidate(tier, queued).await;
+            tier.owe_all();
         }
     }
 
-    /// Sends tier deletions; those that fail are queued again, to be retried before the next
-    /// batch reads the tier, so a passing outage cannot leave a cleared value behind for good.
-    async fn invalidate(&self, tier: &Tier<L, C>, queued: Invalidations<CacheKeyOf<L, C>>) {
-        if queued.is_empty() {
-            return;
-        }
-        let (op, result) = if queued.all {
-            (Op::Clear, tier.clear().await)
-        } else {
-            (Op::Delete, tier.delete_many(&queued.keys).await)
-        };
-        if let Err(e) = result {
-            self.tier_failed(op, &*e);
-            let mut state = self.lock();
-            if queued.all {
-                state.invalidations.clear();
-            } else {
-                state.invalidations.delete(queued.keys);
+    /// Sends the deletions the tier owes (this loader's and any other's) now. What fails, or is
+    /// dropped in flight, stays owed: see [`crate::tier`].
+    pub(crate) async fn settle(&self) {
+        if let Some(tier) = &self.tier {
+            if let Err((op, e)) = tier.settle().await {
+                self.tier_failed(op, &*e);
             }
         }
     }
@@ -632,14 +641,9 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             .map(|key| self.key_fn.cache_key(key).into_owned())
             .collect();
         let found = match tier.get_many(&cache_keys).await {
-            Ok(found) if found.len() == keys.len() => found,
-            Ok(found) => {
-                let error = format!("{} entries for {} keys", found.len(), keys.len());
-                self.tier_failed(Op::Get, &error);
-                Vec::new()
-            }
-            Err(e) => {
-                self.tier_failed(Op::Get, &*e);
+            Ok(found) => found,
+            Err((op, e)) => {
+                self.tier_failed(op, &*e);
                 Vec::new()
             }
         };
@@ -667,8 +671,8 @@ impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
             .filter_map(|(cache_key, value)| Some((cache_key, value.as_ref().ok()?)))
             .collect();
         if !fresh.is_empty() {
-            if let Err(e) = tier.set_many(&fresh).await {
-                self.tier_failed(Op::Set, &*e);
+            if let Err((op, e)) = tier.set_many(&fresh).await {
+                self.tier_failed(op, &*e);
             }
         }
         drop(fresh);
@@ -772,15 +776,19 @@ impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
             yields: 0,
             #[cfg(feature = "tokio")]
             sleep: None,
+            edge: None,
         }
     }
 }
 
 impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
+    /// Takes one key in. `awaiting` is the batch whose batch function makes this load, if any:
+    /// the load then gets a wait-for edge, or a cycle error if that edge would close a cycle.
     fn admit_one(
         &mut self,
         shared: &Shared<L, C>,
         key: L::Key,
+        awaiting: Option<u64>,
         wake: &mut Vec<Option<Waker>>,
     ) -> Admit<L> {
         self.stats.loads += 1;
@@ -794,13 +802,20 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                 }
                 if let Some(p) = self.pending_slot(&cache_key) {
                     self.stats.deduplicated += 1;
-                    if DRIVING.with(|d| d.borrow().iter().any(|&(_, id)| id == p.id)) {
-                        let loader = Arc::clone(&shared.config.name);
-                        return Admit::Ready(Err(LoadError::Cycle { loader }));
-                    }
+                    let edge = match awaiting {
+                        None => None,
+                        Some(from) => match waits::wait_for(from, p.id, &shared.config.name) {
+                            Ok(edge) => Some(edge),
+                            Err(path) => {
+                                let loader = Arc::clone(&shared.config.name);
+                                return Admit::Ready(Err(LoadError::Cycle { loader, path }));
+                            }
+                        },
+                    };
                     return Admit::Queued {
                         batch: p.batch,
                         slot: p.slot,
+                        edge,
                     };
                 }
                 Some(Cow::into_owned(cache_key))
@@ -828,10 +843,19 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
             batch.cache_keys.push(cache_key.clone());
             self.pending.insert(cache_key, slot_ref);
         }
+        // A batch still collecting waits for nothing yet, so this edge cannot close a cycle.
+        let edge = awaiting.map(|from| {
+            waits::wait_for(from, batch.id, &shared.config.name)
+                .expect("a collecting batch waits for nothing")
+        });
         if batch.slots as usize >= shared.config.max_batch_size {
             wake.push(self.seal_open());
         }
-        Admit::Queued { batch: index, slot }
+        Admit::Queued {
+            batch: index,
+            slot,
+            edge,
+        }
     }
 
     /// Seals the open batch, returning a waker for its driver (or any waiter) so that it starts.
@@ -853,17 +877,28 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
 
     /// The driver's step under the lock: applies the schedule, takes a permit, and hands out the
     /// batch future to poll, or `None` when the waiter should wait (its waker is registered).
+    /// A waiter polled inside a running batch marks its batch as awaited by one; if that batch
+    /// was waiting for a permit, `unblocked` gets its driver's waker, to wake once unlocked.
     fn drive(
         &mut self,
         shared: &Arc<Shared<L, C>>,
         ticket: &mut Ticket<ValueOf<L>, L::Error>,
         cx: &mut Context<'_>,
+        unblocked: &mut Option<Waker>,
     ) -> Step<L> {
         let index = ticket.batch;
         let batch = &mut self.batches[index];
         match &mut batch.wakers[ticket.waiter as usize] {
             Some(w) if w.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
+        }
+        // Restores `first_polled`'s invariant: this waiter is polled now.
+        batch.first_polled = batch.first_polled.min(ticket.waiter);
+        if !batch.awaited_by_running && waits::awaiting().is_some() {
+            batch.awaited_by_running = true;
+            if batch.queued {
+                *unblocked = batch.driver_waker();
+            }
         }
         match batch.driver {
             None => batch.driver = Some(ticket.waiter),
@@ -889,17 +924,17 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                 id,
             ),
             Phase::Sealed => {
-                // A batch needed by a batch function of this same loader, running on this very
-                // stack, inherits its caller's permit: waiting for it would wait for itself.
-                let nested =
-                    DRIVING.with(|d| d.borrow().iter().any(|&(l, _)| l == shared.address()));
-                if self.running >= shared.config.max_concurrent_batches && !nested {
-                    if !self.queued.contains(&index) {
-                        self.queued.push_back(index);
+                // A batch that a running batch waits for runs on that batch's permit: waiting
+                // for a permit could wait for the very batch that holds it (see `waits`).
+                if self.running >= shared.config.max_concurrent_batches && !batch.awaited_by_running
+                {
+                    if !batch.queued {
+                        batch.queued = true;
+                        self.queued.push_back((index, id));
                     }
                     return Step::Wait;
                 }
-                self.queued.retain(|&q| q != index);
+                batch.queued = false;
                 self.running += 1;
                 let keys = batch.take_keys_to_send();
                 if shared.tier.is_none() {
@@ -907,9 +942,8 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
                     // tier, only the misses do, which `fetch_through` counts.
                     count_batch(&mut self.stats, keys.len());
                 }
-                let invalidations = std::mem::take(&mut self.invalidations);
                 batch.phase = Phase::Running(None);
-                Step::Poll(start(shared, keys, invalidations), id)
+                Step::Poll(start(shared, keys), id)
             }
         }
     }
@@ -921,7 +955,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
         if self.open == Some(index) {
             self.open = None;
         }
-        self.queued.retain(|&q| q != index);
+        // Its entry in `queued`, if any, is skipped when reached: the batch is gone.
         if let Phase::Running(_) = batch.phase {
             self.running -= 1;
         }
@@ -946,8 +980,17 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
         if self.running >= max_concurrent {
             return None;
         }
-        while let Some(index) = self.queued.pop_front() {
-            if let Some(waker) = self.batches[index].driver_waker() {
+        while let Some((index, id)) = self.queued.pop_front() {
+            let Some(batch) = self
+                .batches
+                .get_mut(index)
+                .filter(|b| b.id == id && b.queued)
+            else {
+                continue; // abandoned, or started on an inherited permit
+            };
+            // Re-queued at its driver's next poll if another batch takes the permit first.
+            batch.queued = false;
+            if let Some(waker) = batch.driver_waker() {
                 return Some(waker);
             }
         }
@@ -980,7 +1023,10 @@ impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
             primed: Vec::new(),
             slots: 0,
             wakers: Vec::new(),
+            first_polled: 0,
             live: 0,
+            awaited_by_running: false,
+            queued: false,
             driver: None,
             phase: Phase::Collecting,
             #[cfg(feature = "tokio")]
@@ -1012,11 +1058,27 @@ impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
 
     /// The waker of the driver, or of any polled waiter when there is no driver (it will claim
     /// the role at its next poll).
-    fn driver_waker(&self) -> Option<Waker> {
-        let driver = self.driver.and_then(|d| self.wakers[d as usize].as_ref());
-        driver
-            .or_else(|| self.wakers.iter().flatten().next())
-            .cloned()
+    fn driver_waker(&mut self) -> Option<Waker> {
+        match self.driver.and_then(|d| self.wakers[d as usize].as_ref()) {
+            Some(driver) => Some(driver.clone()),
+            None => self.first_polled_waker().cloned(),
+        }
+    }
+
+    /// The waker of the first polled waiter still waiting, advancing `first_polled` past the
+    /// dropped and unpolled ones: amortized constant time when waiters are dropped in order.
+    fn first_polled_waker(&mut self) -> Option<&Waker> {
+        let start = self.first_polled as usize;
+        match self.wakers[start..].iter().position(Option::is_some) {
+            Some(offset) => {
+                self.first_polled = (start + offset) as u32;
+                self.wakers[start + offset].as_ref()
+            }
+            None => {
+                self.first_polled = self.wakers.len() as u32;
+                None
+            }
+        }
     }
 
     /// The schedule's verdict for a collecting batch, asked by its driver.
@@ -1075,11 +1137,10 @@ enum Verdict {
 }
 
 /// The batch future: calls the batch function, through the tier if there is one, after sending
-/// the tier deletions queued since the last batch.
+/// the deletions the tier owes.
 fn start<L: Loader, C: CacheKey<L::Key>>(
     shared: &Arc<Shared<L, C>>,
     keys: Vec<L::Key>,
-    invalidations: Invalidations<CacheKeyOf<L, C>>,
 ) -> BatchFuture<L> {
     #[cfg(feature = "tracing")]
     let span =
@@ -1089,7 +1150,9 @@ fn start<L: Loader, C: CacheKey<L::Key>>(
         match &shared.tier {
             None => shared.fetch(&keys).await,
             Some(tier) => {
-                shared.invalidate(tier, invalidations).await;
+                if tier.owes() {
+                    shared.settle().await;
+                }
                 shared.fetch_through(tier, keys).await
             }
         }
