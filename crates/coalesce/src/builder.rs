@@ -9,7 +9,7 @@ use crate::scheduler::{Config, Shared};
 use crate::tier::Tier;
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, SameKey, Schedule, ValueOf};
 
-/// The options of a [`DataLoader`], with the names the seeds use.
+/// The options of a [`DataLoader`], named as in graphql/dataloader, aiodataloader and Strawberry.
 ///
 /// ```
 /// use coalesce::{DataLoader, Schedule};

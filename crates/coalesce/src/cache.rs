@@ -1,4 +1,5 @@
-//! Where a loader keeps the values it has loaded: the seeds' `AbstractCache`.
+//! Where a loader keeps the values it has loaded: any map with get / set / delete / clear
+//! (aiodataloader's and Strawberry's `AbstractCache`).
 //!
 //! A loader memoizes what its batch function returned, so that the second `load(4)` of a request
 //! costs a map lookup instead of a query. [`CacheMap`] is the interface of that memo: `get`, `set`,
@@ -20,8 +21,8 @@
 //! failures are never stored).
 //!
 //! Built-in maps: [`HashMap`] (unbounded, the default, right for per-request loaders),
-//! [`NoCache`], and with the `moka` feature a bounded LRU ([`lru`]) and an expiring map
-//! ([`ttl`]) for loaders that live longer than a request.
+//! [`NoCache`], and with the `moka` feature a bounded LRU (`lru`) and an expiring map
+//! (`ttl`) for loaders that live longer than a request.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
@@ -98,7 +99,7 @@ impl<K: Hash + Eq + Send + 'static, V: Clone + Send + 'static> Memo<K, V> {
 /// use coalesce::{CacheMap, DataLoader};
 /// use std::collections::BTreeMap;
 ///
-/// /// The seeds' `UserCache`: any map with get / set / delete / clear will do.
+/// /// A user cache of one's own: any map with get / set / delete / clear will do.
 /// #[derive(Default)]
 /// struct UserCache(BTreeMap<u64, coalesce::CacheEntry<String, std::convert::Infallible>>);
 ///

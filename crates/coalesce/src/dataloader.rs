@@ -179,8 +179,8 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
         self.shared.settle().await;
     }
 
-    /// Memoizes a value loaded some other way, such as by a list query (the seeds'
-    /// `getAllPeople`). Never overwrites: a key already memoized or in flight keeps its value
+    /// Memoizes a value loaded some other way, such as by a list query (a `users` field that
+    /// fetched every user). Never overwrites: a key already memoized or in flight keeps its value
     /// (use [`force_prime`](Self::force_prime) to overwrite). A key queued in a batch not yet
     /// sent is answered with `value` and left out of the batch.
     ///

@@ -147,10 +147,10 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
 impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            // Display already prints a per-key error's own message; pointing `source` at the
-            // same error would make error reporters print it twice.
-            LoadError::Key(e) => e.source(),
-            LoadError::Batch(e) => Some(&**e),
+            // Display already prints the batch function's own message (a GraphQL response shows
+            // only Display); pointing `source` at the same error would make error reporters,
+            // such as anyhow's `{:#}`, print it twice. Its own sources follow.
+            LoadError::Key(e) | LoadError::Batch(e) => e.source(),
             _ => None,
         }
     }

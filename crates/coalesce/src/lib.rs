@@ -206,15 +206,17 @@
 //!
 //! # Features
 //!
-//! - `tokio`: [`Schedule::Window`], a time window on tokio's timer.
+//! - `tokio`: `Schedule::Window`, a time window on tokio's timer.
 //! - `tracing`: a `coalesce.batch` span per batch, with the loader's name and batch size, and a
 //!   warning for each failed batch.
-//! - `moka`: [`cache::lru`] and [`cache::ttl`] memos, and [`CacheMap`] for any `moka` cache.
+//! - `moka`: `cache::lru` and `cache::ttl` memos, and [`CacheMap`] for any `moka` cache.
 //!
 //! Without features the crate depends on `std`, `slab` (batch storage) and `foldhash` (the hasher
 //! of its maps) alone.
 
 #![warn(missing_docs)]
+// On docs.rs, items behind a feature are marked with the feature they need.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The README's examples run as doctests, so that what it shows keeps compiling and passing.
 #[cfg(doctest)]

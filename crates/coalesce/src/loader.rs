@@ -1,6 +1,6 @@
 //! The batch function: what a [`DataLoader`](crate::DataLoader) calls with every key of a batch.
 //!
-//! Two ways to write one, as in the seeds:
+//! Two ways to write one:
 //! - a type implementing [`Loader`] (aiodataloader's `class UserLoader(DataLoader)`): the struct
 //!   carries its own context, such as a connection pool and the caller's identity, which the batch
 //!   function needs and async-graphql's loader cannot pass (its issue #1002);

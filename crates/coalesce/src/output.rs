@@ -1,9 +1,9 @@
 //! The shapes a batch function may return, and how each is lined up with the keys.
 //!
-//! The reference contract (graphql/dataloader, aiodataloader, the seeds) is positional: a list as
-//! long as the keys, entry *i* belonging to key *i*. The tutorial seed calls getting that wrong "one
-//! of the most common sources of DataLoader bugs": a `WHERE id IN (...)` query returns rows in its
-//! own order and skips ids it does not find, so the rows must be re-ordered and the gaps filled.
+//! The classic contract (graphql/dataloader, aiodataloader, Strawberry) is positional: a list as
+//! long as the keys, entry *i* belonging to key *i*. Getting that wrong is one of the most common
+//! sources of DataLoader bugs: a `WHERE id IN (...)` query returns rows in its own order and skips
+//! ids it does not find, so the rows must be re-ordered and the gaps filled.
 //!
 //! coalesce accepts three shapes, all through [`BatchOutput`]:
 //!
@@ -14,8 +14,8 @@
 //! | [`Grouped<K, V>`] (from [`group_by`]) | `Vec<V>` | an empty `Vec` |
 //!
 //! With the two keyed shapes the *loader* does the lining up, against the keys it sent, so the
-//! alignment bug cannot be written: [`by_key`] is the primary-key loader of the tutorial seed and
-//! [`group_by`] its foreign-key loader (bands → albums).
+//! alignment bug cannot be written: [`by_key`] builds a primary-key loader's answer (users by
+//! id) and [`group_by`] a foreign-key loader's (bands → albums).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};

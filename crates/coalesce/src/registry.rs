@@ -6,8 +6,8 @@ use std::fmt;
 
 use crate::{CacheKey, DataLoader, Loader, SameKey, Stats};
 
-/// A request's loaders, found by type: the seeds' `create_loaders(auth_token)` dictionary, as
-/// one value for a GraphQL context.
+/// A request's loaders, found by type: what a `create_loaders(auth_token)` dictionary is in a
+/// Python GraphQL server, as one value for a GraphQL context.
 ///
 /// Build it where the request starts, with loaders that capture what the request may see (the
 /// caller's identity, a tenant), so that no memo is ever shared across requests or users.

@@ -23,7 +23,7 @@ use std::fmt;
 ///
 /// Its limits: loads made by tasks that are not polled in the driver's next turn (unrelated
 /// spawned tasks, a task waiting for I/O before it loads) may land in the next batch instead. Use
-/// [`Schedule::Window`] to wait for stragglers, or call
+/// `Schedule::Window` (feature `tokio`) to wait for stragglers, or call
 /// [`dispatch`](crate::DataLoader::dispatch) yourself.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -218,12 +218,14 @@ fn load_error_is_clone_although_the_source_error_is_not() {
 }
 
 #[test]
-fn batch_error_has_the_source_as_its_error_source() {
+fn batch_error_shows_its_cause_once_and_hands_it_out_whole() {
     let (loader, _) = failing_first(1, |_| Err(TestError("database is down".into())));
     let err = block_on(loader.load(1)).unwrap_err();
     assert_eq!(err.to_string(), "batch load failed: database is down");
-    let source = std::error::Error::source(&err).unwrap();
-    assert_eq!(source.to_string(), "database is down");
+    // The cause is in the message already, so it is not the `source` too (a reporter would
+    // print it twice); the batch function's own error value is still there to inspect.
+    assert!(std::error::Error::source(&err).is_none());
+    assert_eq!(err.source_error().unwrap().0, "database is down");
 }
 
 /// A user-written batch shape that returns one entry too few for batches holding key 1.
@@ -299,4 +301,21 @@ fn a_panic_while_memoizing_never_serves_one_key_anothers_value() {
         (Fragile(100), Fragile(110), Fragile(20))
     );
     assert_eq!(block_on(loader.load(2)).unwrap(), Fragile(20));
+}
+
+#[test]
+fn an_error_chain_prints_each_message_once() {
+    #[derive(Debug)]
+    struct Refused;
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+    impl std::error::Error for Refused {}
+    let loader = DataLoader::new(coalesce::from_fn(|_: Vec<u64>| async move {
+        Err::<Vec<Result<u64, Refused>>, _>(Refused)
+    }));
+    let err = anyhow::Error::from(block_on(loader.load(1)).unwrap_err());
+    assert_eq!(format!("{err:#}"), "batch load failed: connection refused");
 }

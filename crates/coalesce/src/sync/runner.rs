@@ -11,7 +11,8 @@ use super::{Blocking, Deferred, SyncLoader, Unresolved};
 use crate::scheduler::{LoadState, Outcome, Ticket};
 use crate::{Builder, CacheEntry, CacheKey, DataLoader, IntoCacheMap, SameKey, ValueOf};
 
-/// Resolves the deferred loads of one request: the seeds' `DeferredExecutionContext`.
+/// Resolves the deferred loads of one request: what graphql-sync-dataloaders'
+/// `DeferredExecutionContext` does for a Python server.
 ///
 /// Build one per request (it is cheap), build the request's loaders with it, then
 /// [`run`](Self::run) it, or [`resolve`](Self::resolve) the value you need.
@@ -178,8 +179,7 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> SyncDataLoader<S, C> {
         deferred
     }
 
-    /// Loads several keys: one result per key, in order, never failing as a whole (what
-    /// graphql-sync-dataloaders lacks, their #12).
+    /// Loads several keys: one result per key, in order, never failing as a whole.
     pub fn load_many(
         &self,
         keys: impl IntoIterator<Item = S::Key>,
