@@ -221,6 +221,12 @@ impl WakeFlag {
     pub fn woken(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Whether it was woken since the last `take`, resetting it: to drive a future by hand
+    /// with one waker and see each poll that nothing will follow.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
 }
 
 /// Polls `fut` once with `waker`.
