@@ -408,6 +408,18 @@ where
     }
 }
 
+impl<K, V, C> From<RedisCache<K, V, C>> for Option<Tier<K, V>>
+where
+    K: Serialize + Hash + Eq + Clone + Send + Sync + 'static,
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+    C: Codec,
+{
+    /// Lets [`coalesce::Builder::value_cache`] take a `RedisCache` as it is.
+    fn from(cache: RedisCache<K, V, C>) -> Self {
+        Some(cache.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sanitize;

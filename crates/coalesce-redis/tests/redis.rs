@@ -80,7 +80,7 @@ impl coalesce::Loader for Users {
 }
 
 /// A loader (one request on one instance) reading `db` through `cache`.
-fn loader(db: &Db, cache: impl Into<Tier<u64, User>>) -> DataLoader<Users> {
+fn loader(db: &Db, cache: impl Into<Option<Tier<u64, User>>>) -> DataLoader<Users> {
     DataLoader::builder(Users(db.clone()))
         .value_cache(cache)
         .build()

@@ -37,8 +37,7 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// A loader's memo as it holds it: the default map kept concrete, so that a memo hit is an
 /// inlined probe rather than a call through a trait object, or a user's map behind one.
-#[doc(hidden)]
-pub enum Memo<K, V> {
+pub(crate) enum Memo<K, V> {
     /// The built-in unbounded map.
     Default(HashMap<K, V, Hasher>),
     /// A [`CacheMap`] given to the builder.

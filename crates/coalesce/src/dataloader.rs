@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker, ready};
 
 use crate::scheduler::{Admit, LoadState, Outcome, Shared, Ticket};
-use crate::{Builder, CacheKey, Loader, SameKey, Stats, ValueOf};
+use crate::{Builder, CacheKey, LoadResult, Loader, Stats, ValueOf};
 
 /// Batches and memoizes loads by key.
 ///
@@ -19,13 +19,13 @@ use crate::{Builder, CacheKey, Loader, SameKey, Stats, ValueOf};
 /// never grows for the life of the server.
 ///
 /// See the [crate documentation](crate) for an overview and [`Builder`] for the options.
-pub struct DataLoader<L: Loader, C: CacheKey<L::Key> = SameKey> {
+pub struct DataLoader<L: Loader, C: CacheKey = <L as Loader>::Key> {
     pub(crate) shared: Arc<Shared<L, C>>,
 }
 
 impl<L: Loader> DataLoader<L>
 where
-    SameKey: CacheKey<L::Key>,
+    L::Key: CacheKey,
 {
     /// A loader with the default options: memoized, batched without limit, sent by the
     /// [frame rule](crate::Schedule::Frame).
@@ -39,7 +39,18 @@ where
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
+impl<L: Loader, C: CacheKey> DataLoader<L, C> {
+    /// A loader with the default options that memoizes by what `cache_key` returns: see
+    /// [`Builder::with_cache_key`].
+    pub fn with_cache_key(
+        loader: L,
+        cache_key: impl Fn(&L::Key) -> C + Send + Sync + 'static,
+    ) -> Self {
+        Builder::with_cache_key(loader, cache_key).build()
+    }
+}
+
+impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     /// Loads one key: its value, or why there is none.
     ///
     /// The key is queued when `load` is called, so loads started before the first `.await`
@@ -235,7 +246,7 @@ impl<L: Loader, C: CacheKey<L::Key>> DataLoader<L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Clone for DataLoader<L, C> {
+impl<L: Loader, C: CacheKey> Clone for DataLoader<L, C> {
     fn clone(&self) -> Self {
         DataLoader {
             shared: Arc::clone(&self.shared),
@@ -243,7 +254,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Clone for DataLoader<L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> fmt::Debug for DataLoader<L, C> {
+impl<L: Loader, C: CacheKey> fmt::Debug for DataLoader<L, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DataLoader")
             .field("name", &self.name())
@@ -258,19 +269,19 @@ const INDEX_WAITS_FROM: usize = 8;
 
 /// The future of [`DataLoader::load`].
 #[must_use = "a load does nothing unless awaited; dropping it withdraws the key"]
-pub struct Load<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
+pub struct Load<'a, L: Loader, C: CacheKey = <L as Loader>::Key> {
     shared: &'a Arc<Shared<L, C>>,
     state: LoadState<L>,
 }
 
 // Nothing in a `Load` is pinned structurally (the future never hands out `Pin<&mut>` to a
 // field), so moving it between polls is sound whatever the value type is.
-impl<L: Loader, C: CacheKey<L::Key>> Unpin for Load<'_, L, C> {}
+impl<L: Loader, C: CacheKey> Unpin for Load<'_, L, C> {}
 
-impl<L: Loader, C: CacheKey<L::Key>> Future for Load<'_, L, C> {
-    type Output = Outcome<L>;
+impl<L: Loader, C: CacheKey> Future for Load<'_, L, C> {
+    type Output = LoadResult<L>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<L>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LoadResult<L>> {
         let this = self.get_mut();
         if let LoadState::Waiting(ticket, _) = &mut this.state {
             ready!(this.shared.poll_ticket(ticket, cx));
@@ -286,7 +297,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Future for Load<'_, L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Drop for Load<'_, L, C> {
+impl<L: Loader, C: CacheKey> Drop for Load<'_, L, C> {
     fn drop(&mut self) {
         if let LoadState::Waiting(ticket, _) = &self.state {
             self.shared.leave(ticket);
@@ -296,7 +307,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Drop for Load<'_, L, C> {
 
 /// The future of [`DataLoader::load_many`].
 #[must_use = "a load does nothing unless awaited; dropping it withdraws the keys"]
-pub struct LoadMany<'a, L: Loader, C: CacheKey<L::Key> = SameKey> {
+pub struct LoadMany<'a, L: Loader, C: CacheKey = <L as Loader>::Key> {
     shared: &'a Arc<Shared<L, C>>,
     /// One entry per key, in order; `None` until its batch completes.
     results: Vec<Option<Outcome<L>>>,
@@ -359,9 +370,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 // As for `Load`: no structural pinning.
-impl<L: Loader, C: CacheKey<L::Key>> Unpin for LoadMany<'_, L, C> {}
+impl<L: Loader, C: CacheKey> Unpin for LoadMany<'_, L, C> {}
 
-impl<L: Loader, C: CacheKey<L::Key>> LoadMany<'_, L, C> {
+impl<L: Loader, C: CacheKey> LoadMany<'_, L, C> {
     /// Polls wait `i` with its own waker, or `cx`'s when it has none; once its batch is done,
     /// moves its answers into `results`.
     fn poll_wait(&mut self, i: usize, cx: &mut Context<'_>) {
@@ -403,10 +414,10 @@ impl<L: Loader, C: CacheKey<L::Key>> LoadMany<'_, L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Future for LoadMany<'_, L, C> {
-    type Output = Vec<Outcome<L>>;
+impl<L: Loader, C: CacheKey> Future for LoadMany<'_, L, C> {
+    type Output = Vec<LoadResult<L>>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<Outcome<L>>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<LoadResult<L>>> {
         let this = self.get_mut();
         if this.unanswered == 0 {
             // Nothing to wait for (every key was memoized), or all answered.
@@ -449,7 +460,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Future for LoadMany<'_, L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Drop for LoadMany<'_, L, C> {
+impl<L: Loader, C: CacheKey> Drop for LoadMany<'_, L, C> {
     fn drop(&mut self) {
         for wait in &self.waits {
             self.shared.leave(&wait.ticket);

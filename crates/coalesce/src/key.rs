@@ -1,54 +1,52 @@
 //! Cache keys: which loads count as "the same key".
 //!
 //! By default a load key is its own cache key, so two loads are the same when their keys are
-//! `==`. Strawberry's and graphql/dataloader's `cache_key_fn` changes that: the loader memoizes and
-//! de-duplicates by what the function returns, so object keys that are equal in the ways that
-//! matter (`User(1, "Nick")` twice, or a composite `(tenant, id)` normalized) share one entry.
+//! `==`. A cache-key function (Strawberry's and graphql/dataloader's `cache_key_fn`) changes
+//! that: the loader memoizes and de-duplicates by what the function returns, so object keys that
+//! are equal in the ways that matter (`User(1, "Nick")` twice, or a composite `(tenant, id)`
+//! normalized) share one entry. The cache key's *type* is the second parameter of
+//! [`DataLoader<L, C>`](crate::DataLoader), as in graphql/dataloader's `DataLoader<K, V, C = K>`;
+//! the function itself is given where the loader is built
+//! ([`Builder::with_cache_key`](crate::Builder::with_cache_key)), so that a loader's type never
+//! names a closure.
 //!
-//! The mapping is a type parameter of [`DataLoader`](crate::DataLoader) rather than a boxed
-//! closure: the default [`SameKey`] looks keys up by reference, with no clone and no call through a
-//! pointer, which keeps a cache hit to a hash and a compare.
+//! The function is kept behind a pointer: a plain function pointer for the default (the key is
+//! borrowed, never cloned), a boxed closure otherwise. Making the function a type parameter, as
+//! coalesce 0.1 did, saves that one indirect call per load but makes every loader with a key
+//! function a type nobody can write down.
 
 use std::borrow::Cow;
 use std::hash::Hash;
 
-/// Maps a load key to the key the loader memoizes and de-duplicates by.
+/// What a cache key must be: hashable, comparable, cloneable and shareable across threads.
 ///
-/// Implemented by [`SameKey`] (the default) and by every `Fn(&K) -> C` closure or function, which
-/// is what [`Builder::cache_key_fn`](crate::Builder::cache_key_fn) takes.
-pub trait CacheKey<K>: Send + Sync + 'static {
-    /// The key the memo is indexed by.
-    type Key: Hash + Eq + Clone + Send + Sync + 'static;
+/// Implemented for every type with those properties; never implemented by hand.
+pub trait CacheKey: Hash + Eq + Clone + Send + Sync + 'static {}
 
-    /// The cache key of `key`; borrowed when it is `key` itself.
-    fn cache_key<'k>(&self, key: &'k K) -> Cow<'k, Self::Key>;
+impl<T: Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
+
+/// How a loader turns a load key into its cache key.
+pub(crate) enum KeyFn<K, C> {
+    /// The key is its own cache key (`C` is `K`): looked up by reference, never cloned.
+    Same(fn(&K) -> &C),
+    /// A cache-key function given to the builder.
+    Custom(Box<dyn Fn(&K) -> C + Send + Sync>),
 }
 
-/// The default mapping: a key is its own cache key.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SameKey;
-
-impl<K> CacheKey<K> for SameKey
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-{
-    type Key = K;
-
-    #[inline]
-    fn cache_key<'k>(&self, key: &'k K) -> Cow<'k, K> {
-        Cow::Borrowed(key)
+impl<K: CacheKey> KeyFn<K, K> {
+    /// The default: a key is its own cache key.
+    pub(crate) fn same() -> Self {
+        KeyFn::Same(|key| key)
     }
 }
 
-impl<K, C, F> CacheKey<K> for F
-where
-    F: Fn(&K) -> C + Send + Sync + 'static,
-    C: Hash + Eq + Clone + Send + Sync + 'static,
-{
-    type Key = C;
-
+impl<K, C: Clone> KeyFn<K, C> {
+    /// The cache key of `key`; borrowed when it is `key` itself.
     #[inline]
-    fn cache_key<'k>(&self, key: &'k K) -> Cow<'k, C> {
-        Cow::Owned(self(key))
+    pub(crate) fn cache_key<'k>(&self, key: &'k K) -> Cow<'k, C> {
+        match self {
+            KeyFn::Same(same) => Cow::Borrowed(same(key)),
+            KeyFn::Custom(f) => Cow::Owned(f(key)),
+        }
     }
 }

@@ -124,7 +124,7 @@
 //! [`clear_all`](DataLoader::clear_all) forget keys after a mutation;
 //! [`prime`](DataLoader::prime) and [`prime_many`](DataLoader::prime_many) import values loaded
 //! some other way (never overwriting; [`force_prime`](DataLoader::force_prime) does).
-//! [`Builder`] sets the rest: `cache(false)`, a [`cache_key_fn`](Builder::cache_key_fn), a custom
+//! [`Builder`] sets the rest: `cache(false)`, a [cache-key function](Builder::with_cache_key), a custom
 //! [`CacheMap`] (bounded and expiring ones in [`cache`] with the `moka` feature),
 //! `max_batch_size`, `batch(false)` and a bound on batches in flight.
 //!
@@ -239,15 +239,12 @@ mod scheduler;
 mod stats;
 mod waits;
 
-pub use builder::{
-    Builder, CustomCacheMap, CustomValueCache, DefaultCacheMap, IntoCacheMap, IntoValueCache,
-    NoValueCache,
-};
+pub use builder::Builder;
 pub use cache::{CacheEntry, CacheMap, NoCache};
 pub use dataloader::{DataLoader, Load, LoadMany};
 pub use error::LoadError;
-pub use key::{CacheKey, SameKey};
-pub use loader::{FnLoader, Loader, ValueOf, from_fn};
+pub use key::CacheKey;
+pub use loader::{FnLoader, LoadResult, Loader, ValueOf, from_fn};
 pub use output::{BatchOutput, Grouped, by_key, group_by};
 pub use registry::{Loaders, MissingLoader};
 pub use schedule::Schedule;

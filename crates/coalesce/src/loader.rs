@@ -9,7 +9,7 @@
 //! A batch function may return any [`BatchOutput`] shape: positional, mapped or grouped.
 
 use std::future::Future;
-use std::marker::PhantomData;
+use std::pin::Pin;
 
 use crate::BatchOutput;
 
@@ -65,59 +65,72 @@ pub trait Loader: Send + Sync + 'static {
         &self,
         keys: &[Self::Key],
     ) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
+
+    /// The loader's name unless the builder [names](crate::Builder::name) it: the type's name
+    /// without its module path or parameters (`UserLoader`).
+    fn name(&self) -> &str {
+        short_type_name::<Self>()
+    }
 }
+
+/// What a load from loader `L` answers: its value, or why there is none.
+pub type LoadResult<L> = Result<ValueOf<L>, crate::LoadError<<L as Loader>::Error>>;
 
 /// What one key of loader `L` loads to: `V` for a positional `Vec<Result<V, E>>`, `Option<V>`
 /// for a mapped `HashMap<K, V>`, `Vec<V>` for a [`Grouped<K, V>`](crate::Grouped).
 pub type ValueOf<L> =
     <<L as Loader>::Output as BatchOutput<<L as Loader>::Key, <L as Loader>::Error>>::Value;
 
-/// A [`Loader`] made from a closure by [`from_fn`].
+/// A [`Loader`] made from a closure by [`from_fn`]: a type that can be written down, such as
+/// `DataLoader<FnLoader<u64, Vec<Result<User, MyError>>, MyError>>`, for the key type, the
+/// [batch shape](BatchOutput) and the error.
 ///
-/// Its type names the closure's, so it cannot be written down; to store a loader in a struct,
-/// implement [`Loader`] for a type of your own. (Naming it through `Box<dyn Fn(..)>` instead
-/// works, but futures that hold such a loader are rejected by `tokio::spawn` with a
-/// "higher-ranked lifetime error": a rustc limitation with `dyn Trait + 'static` in futures,
-/// rust-lang/rust#64552.)
-pub struct FnLoader<F, K, O, E> {
-    f: F,
-    // `fn(K) -> (O, E)` keeps the loader `Send + Sync` whatever K, O and E are: it holds none.
-    types: PhantomData<fn(K) -> (O, E)>,
+/// The closure and its futures are boxed: one allocation per batch, which a batch function
+/// calling a database does not notice. Implement [`Loader`] for a type of your own to avoid it.
+pub struct FnLoader<K, O, E> {
+    f: Box<BatchFn<K, O, E>>,
+    name: &'static str,
 }
+
+type BatchFn<K, O, E> =
+    dyn Fn(Vec<K>) -> Pin<Box<dyn Future<Output = Result<O, E>> + Send>> + Send + Sync;
 
 /// Makes a batch function from a closure that takes the keys of a batch and returns a future.
 ///
-/// The closure receives the keys by value so that its future can own them.
+/// The closure receives the keys by value so that its future can own them. The loader's
+/// default [name](crate::Builder::name) is the function's, or `f::{{closure}}` for a closure
+/// written in function `f`.
 ///
 /// ```
 /// use coalesce::DataLoader;
 ///
 /// // Strawberry's `load_users`: a positional result, one entry per key.
-/// let loader = DataLoader::new(coalesce::from_fn(|keys: Vec<u64>| async move {
-///     Ok::<_, std::convert::Infallible>(keys.into_iter().map(|id| Ok(format!("user {id}"))).collect::<Vec<_>>())
-/// }));
+/// async fn load_users(keys: Vec<u64>) -> Result<Vec<Result<String, std::convert::Infallible>>, std::convert::Infallible> {
+///     Ok(keys.into_iter().map(|id| Ok(format!("user {id}"))).collect())
+/// }
+///
+/// let loader = DataLoader::new(coalesce::from_fn(load_users));
 /// # futures::executor::block_on(async {
 /// let (a, b) = futures::join!(loader.load(1), loader.load(2));
 /// assert_eq!((a.unwrap(), b.unwrap()), ("user 1".to_string(), "user 2".to_string()));
 /// assert_eq!(loader.stats().batches, 1);
+/// assert_eq!(loader.name(), "load_users");
 /// # });
 /// ```
-pub fn from_fn<F, Fut, O, K, E>(f: F) -> FnLoader<F, K, O, E>
+pub fn from_fn<F, Fut, O, K, E>(f: F) -> FnLoader<K, O, E>
 where
     F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O, E>> + Send,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
     O: BatchOutput<K, E>,
 {
     FnLoader {
-        f,
-        types: PhantomData,
+        f: Box::new(move |keys| Box::pin(f(keys))),
+        name: function_name(std::any::type_name::<F>()),
     }
 }
 
-impl<F, Fut, O, K, E> Loader for FnLoader<F, K, O, E>
+impl<O, K, E> Loader for FnLoader<K, O, E>
 where
-    F: Fn(Vec<K>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<O, E>> + Send,
     O: BatchOutput<K, E, Value: Clone + Send + Sync + 'static> + 'static,
     K: Clone + Send + Sync + 'static,
     E: Send + Sync + 'static,
@@ -129,4 +142,26 @@ where
     fn load_batch(&self, keys: &[K]) -> impl Future<Output = Result<O, E>> + Send {
         (self.f)(keys.to_vec())
     }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+/// `path::to::Type<Args>` as `Type`: what a loader is called unless it is named.
+pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    let name = name.split('<').next().unwrap_or(name);
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// A function's type name as its name (`load_users`), or `f::{{closure}}` for a closure written in
+/// function `f`.
+fn function_name(type_name: &'static str) -> &'static str {
+    let path = type_name.split('<').next().unwrap_or(type_name);
+    let mut enclosing = path;
+    while let Some(outer) = enclosing.strip_suffix("::{{closure}}") {
+        enclosing = outer;
+    }
+    &path[enclosing.rfind("::").map_or(0, |i| i + 2)..]
 }

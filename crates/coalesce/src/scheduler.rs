@@ -76,17 +76,17 @@ use slab::Slab;
 
 use crate::cache::{Hasher, Memo};
 use crate::error::{BatchFailure, panic_message};
+use crate::key::KeyFn;
 use crate::tier::Op;
 use crate::waits::{self, Edge};
 use crate::{BatchOutput, CacheEntry, CacheKey, LoadError, Loader, Schedule, Stats, ValueOf};
 
 /// A load's answer.
-pub(crate) type Outcome<L> = Result<ValueOf<L>, LoadError<<L as Loader>::Error>>;
+pub(crate) type Outcome<L> = crate::LoadResult<L>;
 
-type CacheKeyOf<L, C> = <C as CacheKey<<L as Loader>::Key>>::Key;
 type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
-type MemoOf<L, C> = Memo<CacheKeyOf<L, C>, Entry<L>>;
-type Tier<L, C> = crate::tier::Tier<CacheKeyOf<L, C>, ValueOf<L>>;
+type MemoOf<L, C> = Memo<C, Entry<L>>;
+type Tier<L, C> = crate::tier::Tier<C, ValueOf<L>>;
 type Aligned<L> = Vec<Result<ValueOf<L>, <L as Loader>::Error>>;
 type BatchFuture<L> =
     Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
@@ -100,20 +100,20 @@ pub(crate) struct Config {
 }
 
 /// Everything a [`DataLoader`](crate::DataLoader) handle points to.
-pub(crate) struct Shared<L: Loader, C: CacheKey<L::Key>> {
+pub(crate) struct Shared<L: Loader, C: CacheKey> {
     pub(crate) loader: L,
-    pub(crate) key_fn: C,
+    pub(crate) key_fn: KeyFn<L::Key, C>,
     pub(crate) config: Config,
     /// The shared second-level cache, if any: see [`crate::tier`].
     tier: Option<Tier<L, C>>,
     state: Mutex<State<L, C>>,
 }
 
-struct State<L: Loader, C: CacheKey<L::Key>> {
+struct State<L: Loader, C: CacheKey> {
     /// The memo of finished loads; `None` when the loader was built with `cache(false)`.
     cache: Option<MemoOf<L, C>>,
     /// Keys queued or in flight, and where their answer will be: de-duplication.
-    pending: HashMap<CacheKeyOf<L, C>, SlotRef, Hasher>,
+    pending: HashMap<C, SlotRef, Hasher>,
     /// Every batch not yet completed or abandoned.
     batches: Slab<Batch<L, C>>,
     /// The batch new keys join, if one is collecting.
@@ -141,7 +141,7 @@ enum Phase<L: Loader> {
     Running(Option<BatchFuture<L>>),
 }
 
-struct Batch<L: Loader, C: CacheKey<L::Key>> {
+struct Batch<L: Loader, C: CacheKey> {
     /// Unique across all loaders, for cycle detection.
     id: u64,
     done: Arc<Done<ValueOf<L>, L::Error>>,
@@ -149,7 +149,7 @@ struct Batch<L: Loader, C: CacheKey<L::Key>> {
     keys: Vec<L::Key>,
     /// The cache key of each slot (empty when the cache is off), to find the slot's `pending`
     /// entry when the batch completes.
-    cache_keys: Vec<CacheKeyOf<L, C>>,
+    cache_keys: Vec<C>,
     /// Slots answered by `prime` before the batch was sent: not sent to the batch function.
     primed: Vec<(u32, ValueOf<L>)>,
     slots: u32,
@@ -283,10 +283,10 @@ impl Drop for WakeOnDrop {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Shared<L, C> {
+impl<L: Loader, C: CacheKey> Shared<L, C> {
     pub(crate) fn new(
         loader: L,
-        key_fn: C,
+        key_fn: KeyFn<L::Key, C>,
         config: Config,
         cache: Option<MemoOf<L, C>>,
         tier: Option<Tier<L, C>>,
@@ -758,11 +758,11 @@ fn merge_primed<V, E, T>(
 }
 
 /// The handle `admit` passes to its callback, to register waiters while the lock is held.
-pub(crate) struct Registrar<'s, L: Loader, C: CacheKey<L::Key>> {
+pub(crate) struct Registrar<'s, L: Loader, C: CacheKey> {
     state: &'s mut State<L, C>,
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
+impl<L: Loader, C: CacheKey> Registrar<'_, L, C> {
     /// Registers a new waiter in `batch`.
     pub(crate) fn register(&mut self, batch: usize) -> Ticket<ValueOf<L>, L::Error> {
         let b = &mut self.state.batches[batch];
@@ -781,7 +781,7 @@ impl<L: Loader, C: CacheKey<L::Key>> Registrar<'_, L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
+impl<L: Loader, C: CacheKey> State<L, C> {
     /// Takes one key in. `awaiting` is the batch whose batch function makes this load, if any:
     /// the load then gets a wait-for edge, or a cycle error if that edge would close a cycle.
     fn admit_one(
@@ -999,7 +999,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
 
     /// Where a queued or in-flight key will be answered, if it still will. An entry whose batch
     /// is gone (a panic in `complete` left it behind) is stale: it is dropped, not trusted.
-    fn pending_slot(&mut self, cache_key: &CacheKeyOf<L, C>) -> Option<SlotRef> {
+    fn pending_slot(&mut self, cache_key: &C) -> Option<SlotRef> {
         let p = *self.pending.get(cache_key)?;
         if self.batches.get(p.batch).is_some_and(|b| b.id == p.id) {
             Some(p)
@@ -1010,7 +1010,7 @@ impl<L: Loader, C: CacheKey<L::Key>> State<L, C> {
     }
 }
 
-impl<L: Loader, C: CacheKey<L::Key>> Batch<L, C> {
+impl<L: Loader, C: CacheKey> Batch<L, C> {
     #[cfg_attr(not(feature = "tokio"), allow(unused_variables))]
     fn new(config: &Config) -> Self {
         Batch {
@@ -1138,10 +1138,7 @@ enum Verdict {
 
 /// The batch future: calls the batch function, through the tier if there is one, after sending
 /// the deletions the tier owes.
-fn start<L: Loader, C: CacheKey<L::Key>>(
-    shared: &Arc<Shared<L, C>>,
-    keys: Vec<L::Key>,
-) -> BatchFuture<L> {
+fn start<L: Loader, C: CacheKey>(shared: &Arc<Shared<L, C>>, keys: Vec<L::Key>) -> BatchFuture<L> {
     #[cfg(feature = "tracing")]
     let span =
         tracing::debug_span!("coalesce.batch", loader = %shared.config.name, keys = keys.len());

@@ -109,11 +109,13 @@ fn cache_key_fn_makes_equivalent_object_keys_one_key() {
     // Strawberry's example: User(1, "Nick") twice is one cache entry.
     let calls = Arc::new(Mutex::new(Vec::new()));
     let log = calls.clone();
-    let loader = Builder::new(coalesce::from_fn(move |people: Vec<Person>| {
-        log.lock().unwrap().push(people.len());
-        async move { Ok::<_, TestError>(people.into_iter().map(Ok).collect::<Vec<_>>()) }
-    }))
-    .cache_key_fn(|person: &Person| person.id)
+    let loader = Builder::with_cache_key(
+        coalesce::from_fn(move |people: Vec<Person>| {
+            log.lock().unwrap().push(people.len());
+            async move { Ok::<_, TestError>(people.into_iter().map(Ok).collect::<Vec<_>>()) }
+        }),
+        |person: &Person| person.id,
+    )
     .build();
     let (a, b, c) = block_on(async {
         futures::join!(
@@ -212,12 +214,14 @@ fn a_custom_cache_map_gets_get_set_delete_and_clear() {
 }
 
 #[test]
-fn a_cache_map_may_be_given_before_or_after_the_cache_key_fn() {
-    let loader = Builder::new(Echo {
-        calls: Calls::default(),
-    })
+fn a_custom_cache_map_is_keyed_by_the_cache_key() {
+    let loader = Builder::with_cache_key(
+        Echo {
+            calls: Calls::default(),
+        },
+        |k: &u64| *k % 10,
+    )
     .cache_map(std::collections::BTreeMap::<u64, CacheEntry<u64, TestError>>::new().into_hash())
-    .cache_key_fn(|k: &u64| *k % 10)
     .build();
     let values = block_on(join_all([1, 11].map(|k| loader.load(k))));
     assert_eq!(

@@ -254,9 +254,8 @@ fn wrong_length_and_panics_fail_the_batch_and_leave_the_loader_usable() {
 fn max_batch_size_and_cache_key_fn_apply_as_for_the_async_loader() {
     let runner = Runner::new();
     let echo = SyncEcho::default();
-    let users = coalesce::Builder::new(Blocking(echo.clone()))
+    let users = coalesce::Builder::with_cache_key(Blocking(echo.clone()), |k: &u64| k % 100)
         .max_batch_size(2)
-        .cache_key_fn(|k: &u64| k % 100)
         .build_sync(&runner);
     let all = runner
         .resolve(users.load_many([1, 2, 3, 101, 4, 5]))

@@ -125,7 +125,7 @@ impl std::ops::Deref for TestTier {
 }
 
 /// A fresh loader (a new request, or another instance) on `tier`.
-fn loader_on(tier: &TestTier) -> (DataLoader<Echo, coalesce::SameKey>, Calls) {
+fn loader_on(tier: &TestTier) -> (DataLoader<Echo>, Calls) {
     let calls = Calls::default();
     let loader = DataLoader::builder(Echo {
         calls: calls.clone(),
@@ -292,11 +292,13 @@ fn a_failed_tier_deletion_is_retried_before_the_next_batch() {
 fn the_tier_is_keyed_by_the_cache_key() {
     let tier = TestTier::default();
     let calls = Calls::default();
-    let loader = coalesce::Builder::new(Echo {
-        calls: calls.clone(),
-    })
+    let loader = coalesce::Builder::with_cache_key(
+        Echo {
+            calls: calls.clone(),
+        },
+        |k: &u64| k % 100,
+    )
     .value_cache(tier.shared.clone())
-    .cache_key_fn(|k: &u64| k % 100)
     .build();
     block_on(loader.load(105)).unwrap();
     assert_eq!(tier.log(), ["get [5]", "set [5]"]);

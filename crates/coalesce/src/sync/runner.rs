@@ -9,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use super::deferred::Resolver;
 use super::{Blocking, Deferred, SyncLoader, Unresolved};
 use crate::scheduler::{LoadState, Outcome, Ticket};
-use crate::{Builder, CacheEntry, CacheKey, DataLoader, IntoCacheMap, SameKey, ValueOf};
+use crate::{Builder, CacheKey, DataLoader, ValueOf};
 
 /// Resolves the deferred loads of one request: what graphql-sync-dataloaders'
 /// `DeferredExecutionContext` does for a Python server.
@@ -102,11 +102,11 @@ impl fmt::Debug for Runner {
 ///
 /// Everything but `load` and `load_many` (`clear`, `prime`, `stats`, ...) is the underlying
 /// `DataLoader`'s, through `Deref`. Cheap to clone; clones share the memo and the runner.
-pub struct SyncDataLoader<S: SyncLoader, C: CacheKey<S::Key> = SameKey> {
+pub struct SyncDataLoader<S: SyncLoader, C: CacheKey = <S as SyncLoader>::Key> {
     inner: Rc<Inner<S, C>>,
 }
 
-struct Inner<S: SyncLoader, C: CacheKey<S::Key>> {
+struct Inner<S: SyncLoader, C: CacheKey> {
     loader: DataLoader<Blocking<S>, C>,
     /// Loads waiting for this loader's next round.
     waiting: RefCell<Vec<Waiting<S>>>,
@@ -124,7 +124,7 @@ struct Waiting<S: SyncLoader> {
 
 impl<S: SyncLoader> SyncDataLoader<S>
 where
-    SameKey: CacheKey<S::Key>,
+    S::Key: CacheKey,
 {
     /// A loader with default options, resolved by `runner`.
     pub fn new(runner: &Runner, loader: S) -> Self {
@@ -132,11 +132,7 @@ where
     }
 }
 
-impl<S: SyncLoader, C, M> Builder<Blocking<S>, C, M>
-where
-    C: CacheKey<S::Key>,
-    M: IntoCacheMap<C::Key, CacheEntry<ValueOf<Blocking<S>>, S::Error>>,
-{
+impl<S: SyncLoader, C: CacheKey> Builder<Blocking<S>, C> {
     /// The synchronous loader these options describe, resolved by `runner`. The
     /// [`schedule`](Builder::schedule) does not apply: the runner sends each round's batches
     /// itself, one after another, each finished before the next starts, so
@@ -157,7 +153,7 @@ where
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> SyncDataLoader<S, C> {
+impl<S: SyncLoader, C: CacheKey> SyncDataLoader<S, C> {
     /// Loads one key: a [`Deferred`] value or error, known once the runner has run (at once for
     /// a memoized key).
     pub fn load(&self, key: S::Key) -> Deferred<Outcome<Blocking<S>>> {
@@ -192,7 +188,7 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> SyncDataLoader<S, C> {
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> Inner<S, C> {
+impl<S: SyncLoader, C: CacheKey> Inner<S, C> {
     fn mark_due(&self) {
         if self.waiting.borrow().is_empty() || self.due.replace(true) {
             return;
@@ -205,7 +201,7 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> Inner<S, C> {
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> Round for Inner<S, C> {
+impl<S: SyncLoader, C: CacheKey> Round for Inner<S, C> {
     fn run_round(&self) {
         self.due.set(false);
         let mut waiting = std::mem::take(&mut *self.waiting.borrow_mut());
@@ -257,13 +253,13 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> Round for Inner<S, C> {
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> Drop for Inner<S, C> {
+impl<S: SyncLoader, C: CacheKey> Drop for Inner<S, C> {
     fn drop(&mut self) {
         self.withdraw();
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> Deref for SyncDataLoader<S, C> {
+impl<S: SyncLoader, C: CacheKey> Deref for SyncDataLoader<S, C> {
     type Target = DataLoader<Blocking<S>, C>;
 
     fn deref(&self) -> &Self::Target {
@@ -271,7 +267,7 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> Deref for SyncDataLoader<S, C> {
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> Clone for SyncDataLoader<S, C> {
+impl<S: SyncLoader, C: CacheKey> Clone for SyncDataLoader<S, C> {
     fn clone(&self) -> Self {
         SyncDataLoader {
             inner: self.inner.clone(),
@@ -279,7 +275,7 @@ impl<S: SyncLoader, C: CacheKey<S::Key>> Clone for SyncDataLoader<S, C> {
     }
 }
 
-impl<S: SyncLoader, C: CacheKey<S::Key>> fmt::Debug for SyncDataLoader<S, C> {
+impl<S: SyncLoader, C: CacheKey> fmt::Debug for SyncDataLoader<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncDataLoader")
             .field("name", &self.name())
