@@ -6,9 +6,17 @@
 //! `Arc` is cloned. That makes [`LoadError`] itself `Clone`, which GraphQL libraries need when one
 //! error is reported at several paths.
 //!
-//! `LoadError<E>` implements [`std::error::Error`] when `E` does, so `?` converts it into
-//! `anyhow::Error`, `Box<dyn Error + Send + Sync>`, or `async_graphql::Error` (which takes any
-//! `Display + Send + Sync + 'static`).
+//! `LoadError<E>` implements [`std::error::Error`] whenever `E` is `Debug + Display`, so `?`
+//! converts it into `anyhow::Error`, `Box<dyn Error + Send + Sync>`, or `async_graphql::Error`
+//! (which takes any `Display + Send + Sync + 'static`), also when the batch function's own error
+//! is an `anyhow::Error` or a boxed `dyn Error`, which do not implement `std::error::Error`
+//! themselves.
+//!
+//! The batch function's message is part of the load's `Display` (a GraphQL response shows only
+//! that), so it is not also the error's [`source`](std::error::Error::source): an error reporter
+//! such as anyhow's `{:#}` prints each message once. The batch function's error is formatted with
+//! `{:#}`, so an `anyhow::Error` shows its whole chain of causes. The error value itself is
+//! [`LoadError::source_error`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -121,8 +129,9 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
         match self {
             // A per-key error is the batch function's own message for that key: "user 7 not
             // found" reads better in a GraphQL response than any wrapper around it.
-            LoadError::Key(e) => e.fmt(f),
-            LoadError::Batch(e) => write!(f, "batch load failed: {e}"),
+            // `{:#}`: an error that keeps a chain of causes (anyhow's) shows all of it.
+            LoadError::Key(e) => write!(f, "{e:#}"),
+            LoadError::Batch(e) => write!(f, "batch load failed: {e:#}"),
             LoadError::Panic { loader, message } => {
                 write!(f, "batch function of loader `{loader}` panicked: {message}")
             }
@@ -144,17 +153,10 @@ impl<E: fmt::Display> fmt::Display for LoadError<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for LoadError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            // Display already prints the batch function's own message (a GraphQL response shows
-            // only Display); pointing `source` at the same error would make error reporters,
-            // such as anyhow's `{:#}`, print it twice. Its own sources follow.
-            LoadError::Key(e) | LoadError::Batch(e) => e.source(),
-            _ => None,
-        }
-    }
-}
+/// No `source`: the batch function's message is in the `Display` already (see the module
+/// documentation), and requiring `E: Error` to expose its sources would shut out
+/// `anyhow::Error` and `Box<dyn Error>`, the most common batch function errors.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for LoadError<E> {}
 
 /// How a batch failed as a whole, before it is shared with every waiter as a [`LoadError`].
 pub(crate) enum BatchFailure<E> {

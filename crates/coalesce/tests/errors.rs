@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use coalesce::{DataLoader, LoadError};
+use coalesce::{DataLoader, FnLoader, LoadError};
 use common::{MISSING, TestError, echo};
 use futures::executor::block_on;
 use futures::future::join_all;
@@ -318,4 +318,42 @@ fn an_error_chain_prints_each_message_once() {
     }));
     let err = anyhow::Error::from(block_on(loader.load(1)).unwrap_err());
     assert_eq!(format!("{err:#}"), "batch load failed: connection refused");
+}
+
+#[test]
+fn question_mark_works_into_anyhow_when_the_batch_function_fails_with_anyhow() {
+    type Users = FnLoader<u64, Vec<Result<u64, anyhow::Error>>, anyhow::Error>;
+    fn first_user(loader: &DataLoader<Users>) -> anyhow::Result<u64> {
+        Ok(block_on(loader.load(1))?)
+    }
+    let loader = DataLoader::new(coalesce::from_fn(|_: Vec<u64>| async move {
+        Err(anyhow::anyhow!("connection refused").context("users query"))
+    }));
+    let err = first_user(&loader).unwrap_err();
+    let chain = "batch load failed: users query: connection refused";
+    assert_eq!(
+        err.to_string(),
+        chain,
+        "the whole cause, as a GraphQL message shows it"
+    );
+    assert_eq!(format!("{err:#}"), chain, "each message once");
+}
+
+#[test]
+fn question_mark_works_into_anyhow_when_the_batch_function_fails_with_a_boxed_error() {
+    type Boxed = Box<dyn std::error::Error + Send + Sync>;
+    type Users = FnLoader<u64, Vec<Result<u64, Boxed>>, Boxed>;
+    fn first_user(loader: &DataLoader<Users>) -> anyhow::Result<u64> {
+        Ok(block_on(loader.load(1))?)
+    }
+    let loader = DataLoader::new(coalesce::from_fn(|ids: Vec<u64>| async move {
+        Ok(ids
+            .iter()
+            .map(|_| Err(Boxed::from("user 1 is banned")))
+            .collect())
+    }));
+    assert_eq!(
+        first_user(&loader).unwrap_err().to_string(),
+        "user 1 is banned"
+    );
 }
