@@ -5,36 +5,85 @@
 //! resolvers ask for in the same frame and hands them to one *batch function*, which runs one
 //! `WHERE id IN (...)` query, then remembers the answers for the rest of the request.
 //!
+//! A request's loaders, each of a type that can be written down: one with a batch function of
+//! its own ([`Loader`]), one made from a function ([`from_fn`], type [`FnLoader`]), and one that
+//! memoizes by a cache key of its own ([`Builder::with_cache_key`]). They can live in a struct of
+//! your own, or in [`Loaders`], found by type, for a GraphQL context:
+//!
 //! ```
-//! use coalesce::DataLoader;
+//! use coalesce::{DataLoader, FnLoader, Loader, Loaders};
 //! use std::convert::Infallible;
 //!
 //! #[derive(Clone, Debug, PartialEq)]
-//! struct User {
-//!     id: u64,
+//! struct User { id: u64 }
+//!
+//! /// A batch function with its context (in real code, a connection pool).
+//! struct UserLoader;
+//! impl Loader for UserLoader {
+//!     type Key = u64;
+//!     // One result per key, in key order.
+//!     type Output = Vec<Result<User, Infallible>>;
+//!     type Error = Infallible;
+//!     async fn load_batch(&self, ids: &[u64]) -> Result<Self::Output, Infallible> {
+//!         println!("SELECT * FROM users WHERE id IN {ids:?}");
+//!         Ok(ids.iter().map(|&id| Ok(User { id })).collect())
+//!     }
 //! }
 //!
-//! // The batch function gets every key of a batch, and returns one result per key, in key order.
-//! async fn load_users(keys: Vec<u64>) -> Result<Vec<Result<User, Infallible>>, Infallible> {
-//!     println!("load_users({keys:?})");
-//!     Ok(keys.into_iter().map(|id| Ok(User { id })).collect())
+//! async fn count_posts(user_ids: Vec<u64>) -> Result<Vec<Result<u32, Infallible>>, Infallible> {
+//!     Ok(user_ids.iter().map(|id| Ok(*id as u32 * 10)).collect())
+//! }
+//! type PostCounts = FnLoader<u64, Vec<Result<u32, Infallible>>, Infallible>;
+//! type Emails = FnLoader<String, Vec<Result<u64, Infallible>>, Infallible>;
+//!
+//! /// One request's loaders, in a struct.
+//! struct RequestLoaders {
+//!     users: DataLoader<UserLoader>,
+//!     post_counts: DataLoader<PostCounts>,
+//!     // Memoized by the lowercase address: the cache key is a `String` too.
+//!     ids_by_email: DataLoader<Emails, String>,
 //! }
 //!
-//! let loader = DataLoader::new(coalesce::from_fn(load_users));
+//! fn request_loaders() -> RequestLoaders {
+//!     RequestLoaders {
+//!         users: DataLoader::new(UserLoader),
+//!         post_counts: DataLoader::new(coalesce::from_fn(count_posts)),
+//!         ids_by_email: DataLoader::with_cache_key(
+//!             coalesce::from_fn(|emails: Vec<String>| async move {
+//!                 Ok(emails.iter().map(|e| Ok(e.len() as u64)).collect())
+//!             }),
+//!             |email: &String| email.to_lowercase(),
+//!         ),
+//!     }
+//! }
 //!
 //! # futures::executor::block_on(async {
-//! // Two loads in the same frame: one call, load_users([1, 2]).
-//! let (user_a, user_b) = futures::join!(loader.load(1), loader.load(2));
-//! assert_eq!((user_a.unwrap(), user_b.unwrap()), (User { id: 1 }, User { id: 2 }));
-//!
+//! let request = request_loaders();
+//! // Two loads in the same frame: one call of the batch function, with [1, 2].
+//! let (a, b) = futures::join!(request.users.load(1), request.users.load(2));
+//! assert_eq!((a.unwrap(), b.unwrap()), (User { id: 1 }, User { id: 2 }));
 //! // Memoized: no second call.
-//! assert_eq!(loader.load(1).await.unwrap(), User { id: 1 });
+//! assert_eq!(request.users.load(1).await.unwrap(), User { id: 1 });
+//! assert_eq!(request.users.stats().batches, 1);
 //!
-//! // Several keys at once; key 3 is new, so this is the second and last call.
-//! let users = loader.load_many([1, 2, 3]).await;
-//! assert_eq!(users.len(), 3);
-//! assert_eq!(loader.stats().batches, 2);
-//! # });
+//! // The same loaders in `Loaders`, as a GraphQL context holds them; clones share them.
+//! let RequestLoaders { users, post_counts, ids_by_email } = request_loaders();
+//! let loaders = Loaders::new().with(users).with(post_counts).with(ids_by_email);
+//! let context = loaders.clone();
+//! assert_eq!(context.get::<PostCounts>()?.load_many([1, 2, 3]).await.len(), 3);
+//! let (x, y) = futures::join!(
+//!     context.get::<Emails>()?.load("Ada@example.com".into()),
+//!     context.get::<Emails>()?.load("ada@EXAMPLE.com".into()),
+//! );
+//! assert_eq!(x.unwrap(), y.unwrap());
+//!
+//! // After the request: what each loader did, by name.
+//! for (name, stats) in loaders.stats() {
+//!     println!("{name}: {} loads, {} batches", stats.loads, stats.batches);
+//! }
+//! let emails = loaders.stats().into_iter().find(|(n, _)| n.ends_with("{{closure}}")).unwrap().1;
+//! assert_eq!((emails.loads, emails.keys), (2, 1)); // two loads, one key sent
+//! # Ok::<_, coalesce::MissingLoader>(()) }).unwrap();
 //! ```
 //!
 //! # Batch functions
@@ -204,12 +253,45 @@
 //! many instances: it is read and written in bulk once per batch, so batching survives, and a
 //! failing tier never fails a load. The `coalesce-redis` crate implements it on Redis.
 //!
+//! # Coming from another DataLoader
+//!
+//! | graphql/dataloader (JS) | Strawberry / aiodataloader | async-graphql's `DataLoader` | coalesce |
+//! |---|---|---|---|
+//! | `new DataLoader(batchFn)` | `DataLoader(load_fn=...)` | `DataLoader::new(loader, tokio::spawn)` | [`DataLoader::new`]`(`[`from_fn`]`(f))`, or a [`Loader`] type |
+//! | `{ cacheKeyFn }` | `cache_key_fn=` | n/a | [`Builder::with_cache_key`] |
+//! | `{ cache: false }` | `cache=False` | `NoCache` (the default) | [`Builder::cache`]`(false)` |
+//! | `{ batch: false }`, `{ maxBatchSize }` | `batch=False`, `max_batch_size=` | `max_batch_size` | [`Builder::batch`], [`Builder::max_batch_size`] |
+//! | `{ cacheMap }` | `cache_map=` | `CacheFactory` | [`Builder::cache_map`] |
+//! | `{ batchScheduleFn }` | n/a | `delay(d)` (1 ms by default) | [`Builder::schedule`]; no timer by default |
+//! | `load(key)` | `await loader.load(key)` | `load_one(key)` | [`DataLoader::load`] |
+//! | `loadMany(keys)`: value or `Error` per key | `load_many(keys)` | `load_many(keys)`: a `HashMap`, missing keys absent | [`DataLoader::load_many`]: a `Vec` of results, in key order |
+//! | `clear`, `clearAll` | `clear`, `clear_many`, `clear_all` | `clear` | [`clear`](DataLoader::clear), [`clear_many`](DataLoader::clear_many), [`clear_all`](DataLoader::clear_all) |
+//! | `prime(key, value)` | `prime`, `prime_many`, `force=True` | `feed_one`, `feed_many` | [`prime`](DataLoader::prime), [`prime_many`](DataLoader::prime_many), [`force_prime`](DataLoader::force_prime) |
+//! | a rejected batch rejects every load | a raised exception fails every load | `Err` for every load; a panic panics every waiter | [`LoadError::Batch`], [`LoadError::Panic`]: values, nothing cached |
+//! | `Error` in the returned array: that key's error | an `Exception` in the list | none | [`LoadError::Key`], cached like a value |
+//!
+//! Where the behaviour differs on purpose:
+//!
+//! - **A cache hit is answered at its first poll**, before the open batch resolves;
+//!   graphql/dataloader holds it back until that batch is dispatched. Holding it back only delays
+//!   the resolver; it changes no batch.
+//! - **With `cache(false)`, a `prime` does not answer a load already queued** (graphql/dataloader's
+//!   behaviour; Strawberry's answers it): with no memo, a prime has nowhere to go.
+//! - **The batch function's error need not be `Clone`** (async-graphql's must be), and per-key
+//!   errors exist (async-graphql has only whole-batch errors).
+//! - **A key already in flight is never sent twice**, also across batches (async-graphql sends
+//!   it again).
+//! - **Loaders that load from loaders never deadlock**: a batch awaited by a running batch never
+//!   waits for a permit, and batches waiting for each other fail one load with
+//!   [`LoadError::Cycle`] instead of hanging (graphql/dataloader hangs).
+//!
 //! # Features
 //!
 //! - `tokio`: `Schedule::Window`, a time window on tokio's timer.
 //! - `tracing`: a `coalesce.batch` span per batch, with the loader's name and batch size, and a
 //!   warning for each failed batch.
 //! - `moka`: `cache::lru` and `cache::ttl` memos, and [`CacheMap`] for any `moka` cache.
+//! - `serde`: `Serialize` for [`Stats`].
 //!
 //! Without features the crate depends on `std`, `slab` (batch storage) and `foldhash` (the hasher
 //! of its maps) alone.

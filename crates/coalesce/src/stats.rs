@@ -18,12 +18,27 @@
 /// assert_eq!((stats.deduplicated, stats.cache_hits), (1, 1));
 /// # });
 /// ```
+///
+/// With the `serde` feature, `Stats` is `Serialize`, with camelCase field names as in a GraphQL
+/// response's `extensions`:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// let stats = coalesce::Stats::default();
+/// let json = serde_json::to_value(stats).unwrap();
+/// assert_eq!(json["cacheHits"], 0);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "camelCase"))]
 #[non_exhaustive]
 pub struct Stats {
     /// Keys asked for, through `load` and `load_many`.
     pub loads: u64,
-    /// Loads answered from the memo without waiting.
+    /// Loads answered from the memo without waiting: a hit is answered at its first poll, even
+    /// while a batch is open (graphql/dataloader holds hits back until that batch is sent, which
+    /// only delays the caller).
     pub cache_hits: u64,
     /// Loads that joined a key already queued or in flight instead of sending it again.
     pub deduplicated: u64,
