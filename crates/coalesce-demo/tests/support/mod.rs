@@ -3,9 +3,14 @@
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+pub mod process;
+pub mod raw;
 
-use coalesce_demo::{App, Database, Mode, server};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use coalesce_demo::{App, Database, Limits, Mode, server};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -101,7 +106,8 @@ impl Demo {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Reply {
+    /// Reads `response`; panics unless its body is JSON.
+    pub async fn from(response: reqwest::Response) -> Reply {
         let status = response.status().as_u16();
         let text = response.text().await.expect("a body");
         let body = serde_json::from_str(&text)
@@ -132,12 +138,35 @@ impl Reply {
             .unwrap_or_default()
     }
 
+    /// Panics unless this is a refusal with `status` and an error containing `says`, from a
+    /// request that ran no statement.
+    pub fn assert_refused(&self, status: u16, says: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.errors().iter().any(|e| e.contains(says)),
+            "no error saying {says:?} in {}",
+            self.body
+        );
+        assert_eq!(self.sql_queries(), 0, "{}", self.body);
+    }
+
     /// Panics with the errors unless there are none.
     pub fn assert_ok(&self) -> &Self {
         assert_eq!(self.status, 200, "{}", self.errors().join("; "));
         assert!(self.errors().is_empty(), "{}", self.errors().join("; "));
         self
     }
+}
+
+/// Long enough for any answer a test waits for, short enough that a server that never answers
+/// fails the test instead of hanging it.
+pub const GUARD: Duration = Duration::from_secs(10);
+
+/// Awaits `future`, the `what` a test waits for; panics if it takes longer than [`GUARD`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(GUARD, future)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {GUARD:?}"))
 }
 
 /// POSTs `query` to the server at `url`, as user `viewer` if given.
@@ -158,10 +187,49 @@ pub async fn post_query(
 
 /// Serves `app` on an ephemeral loopback port for the rest of the test; returns its base URL.
 pub async fn spawn(app: App) -> String {
+    spawn_with(app, Limits::default()).await
+}
+
+/// [`spawn`] within `limits`.
+pub async fn spawn_with(app: App, limits: Limits) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    tokio::spawn(server::serve(listener, app, std::future::pending()));
+    tokio::spawn(async move {
+        server::serve_with(listener, app, &limits, std::future::pending()).await
+    });
     url
+}
+
+/// A SQLite file of its own for one test, removed with its WAL files when dropped.
+pub struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    /// A path no other test or run uses, ending in `name`.
+    pub fn new(name: &str) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "coalesce-demo-{}-{}-{name}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        TempFile(std::env::temp_dir().join(unique))
+    }
+
+    /// The file as a `sqlite:` URL.
+    pub fn url(&self) -> String {
+        format!("sqlite:{}", self.0.display())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            // Absent when the test never opened it, or SQLite already removed it.
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A PostgreSQL schema of its own for one test, so that tests can run at once and mutate freely.
