@@ -50,6 +50,8 @@
 //!   [`scope`](CacheBuilder::scope) (a tenant, a user) or [`public`](CacheBuilder::public).
 //! - **No stale schemas.** The namespace includes a schema version; entries that do not decode
 //!   are misses and are overwritten.
+//! - **No misplaced values.** With [`verify`](CacheBuilder::verify), an entry whose value is not
+//!   its key's (a row whose own id is another key) is a miss and is overwritten too.
 //! - **Batching survives.** One round trip per batch, on a single server or a Redis Cluster (all
 //!   keys of a namespace share a hash slot).
 //!
