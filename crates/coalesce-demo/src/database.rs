@@ -211,9 +211,9 @@ impl Database {
     /// - an in-memory SQLite database: its name and a random number of this process, since no
     ///   other process can open it;
     /// - PostgreSQL: the server's address and the database's name (never the credentials), with
-    ///   what PostgreSQL itself says about them: the cluster's system identifier, the database's
-    ///   oid, and the schema the tables are in. Two servers behind the same address, or a
-    ///   database dropped and created again, are then different databases.
+    ///   what PostgreSQL itself says about them: the cluster's system identifier, and the oids of
+    ///   the database and of the schema the tables are in. Two servers behind the same address,
+    ///   or a database or schema dropped and created again, are then different databases.
     pub async fn identity(&self) -> Result<String, sqlx::Error> {
         match self {
             Database::Sqlite(pool) => {
@@ -235,7 +235,8 @@ impl Database {
                 let (database, oid, schema): (String, i64, Option<String>) = sqlx::query_as(
                     "SELECT current_database(), \
                      (SELECT oid::int8 FROM pg_database WHERE datname = current_database()), \
-                     current_schema()",
+                     (SELECT nspname || ' ' || oid FROM pg_namespace \
+                      WHERE nspname = current_schema())",
                 )
                 .fetch_one(pool)
                 .await?;
@@ -247,7 +248,7 @@ impl Database {
                         .await
                         .ok();
                 let system = system.map_or_else(|| "unknown".to_owned(), |id| id.to_string());
-                let schema = schema.unwrap_or_default();
+                let schema = schema.unwrap_or_else(|| "none".to_owned());
                 Ok(format!(
                     "PostgreSQL postgresql://{server}/{database} \
                      (system {system}, database oid {oid}, schema {schema})"

@@ -124,6 +124,12 @@ struct AppArgs {
     /// behind each request's loaders. Without it, nothing outlives a request.
     #[arg(long)]
     redis: Option<String>,
+    /// The Redis namespace of the caches: instances share entries exactly when they share it.
+    /// Derived from the database unless given (instances on the same SQLite file, or on the
+    /// same PostgreSQL database at the same address, share one; in-memory databases never do):
+    /// give one to share entries across instances that reach one database in different ways.
+    #[arg(long, requires = "redis", value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    cache_namespace: Option<String>,
 }
 
 impl AppArgs {
@@ -135,12 +141,30 @@ impl AppArgs {
             Mode::Batched
         };
         let app = App::new(db, mode);
-        Ok(match &self.redis {
-            Some(url) => {
-                app.with_shared_cache(SharedCache::new(coalesce_redis::Redis::open(url)?, "demo"))
+        let Some(url) = &self.redis else {
+            return Ok(app);
+        };
+        let redis = coalesce_redis::Redis::open(url)?;
+        // On stderr: `query` prints its response on stdout.
+        let namespace = match &self.cache_namespace {
+            Some(namespace) => {
+                eprintln!("coalesce-demo: Redis cache namespace {namespace} (--cache-namespace)");
+                namespace.clone()
             }
-            None => app,
-        })
+            None => {
+                let identity = app.database().identity().await?;
+                let namespace = SharedCache::derived_namespace(&identity);
+                eprintln!("coalesce-demo: Redis cache namespace {namespace}, of the {identity}");
+                namespace
+            }
+        };
+        if let Err(error) = redis.ping().await {
+            eprintln!(
+                "coalesce-demo: warning: Redis does not answer ({error}); \
+                 requests are served from the database until it does"
+            );
+        }
+        Ok(app.with_shared_cache(SharedCache::new(redis, namespace)))
     }
 }
 

@@ -200,18 +200,28 @@ pub async fn spawn_with(app: App, limits: Limits) -> String {
     url
 }
 
+/// Different in every call, in this run and any other: for names of files and namespaces.
+pub fn unique() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos();
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A SQLite file of its own for one test, removed with its WAL files when dropped.
 pub struct TempFile(std::path::PathBuf);
 
 impl TempFile {
-    /// A path no other test or run uses, ending in `name`.
+    /// A path no other test or run uses, ending in `name`: nor do the Redis namespaces derived
+    /// from it.
     pub fn new(name: &str) -> TempFile {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let unique = format!(
-            "coalesce-demo-{}-{}-{name}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let unique = format!("coalesce-demo-{}-{name}", unique());
         TempFile(std::env::temp_dir().join(unique))
     }
 
