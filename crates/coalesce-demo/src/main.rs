@@ -11,7 +11,6 @@ use clap::{Args, Parser, Subcommand};
 use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::model::Id;
 use coalesce_demo::{App, Database, Limits, Mode, server};
-use tokio::net::TcpListener;
 
 /// A GraphQL server that shows the N+1 problem and coalesce's cure on a real database. Every
 /// response reports its SQL statements in `extensions.sqlQueries`.
@@ -184,7 +183,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let app = args.app.open().await?;
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = server::listen(args.addr)?;
     println!(
         "coalesce-demo: GraphiQL at http://{}/ ({:?} mode, {} database{}); Ctrl-C to stop",
         listener.local_addr()?,

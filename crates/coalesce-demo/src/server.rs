@@ -1,6 +1,7 @@
 //! The HTTP server: GraphiQL, the GraphQL endpoint, and a users API for the remote-loader example.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::timeout;
 
 use crate::app::App;
@@ -77,6 +78,25 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     connections::serve(listener, router(app, limits), limits, shutdown).await
+}
+
+/// How many connections the kernel may hold for the server before it accepts them. std's and
+/// tokio's `bind` ask for 128: a burst of more clients overflows it, and a client whose handshake
+/// the kernel dropped while it sent nothing yet is connected on its side only, never timed out.
+const BACKLOG: u32 = 1024;
+
+/// A listener on `addr` with room in its backlog for a burst of connections, and for those
+/// waiting while [`Limits::max_connections`] are served.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std's `bind` does: a restarted server can bind while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 async fn graphiql() -> Html<&'static str> {

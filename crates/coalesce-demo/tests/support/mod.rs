@@ -74,6 +74,11 @@ impl Demo {
         post_query(&self.client, self.url(mode), query, viewer).await
     }
 
+    /// Another batched server on the demo's database, within `limits`; returns its base URL.
+    pub async fn serve_with(&self, limits: Limits) -> String {
+        spawn_with(App::new(self.db.clone(), Mode::Batched), limits).await
+    }
+
     /// The same query on both servers: (batched, naive).
     pub async fn both(&self, query: &str, viewer: Option<&str>) -> (Reply, Reply) {
         (
