@@ -25,8 +25,8 @@ pub struct Limits {
     /// How long a request has to send its whole body, counted from the end of its head; then it
     /// gets 408 and the connection is closed.
     pub body_timeout: Duration,
-    /// How long a GraphQL request may run once its body is read; then its work is dropped (its
-    /// statements cancelled, its loaders' batches abandoned) and it gets 503.
+    /// How long a GraphQL request may run once its body is read; then it is dropped: it sends no
+    /// further statement (one already sent finishes on the database), and it gets 503.
     pub request_timeout: Duration,
     /// The most connections served at once. Past it the server stops accepting: new connections
     /// wait in the listener's backlog until a served one closes, rather than taking file

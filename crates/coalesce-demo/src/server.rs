@@ -80,9 +80,10 @@ pub async fn serve_with(
     connections::serve(listener, router(app, limits), limits, shutdown).await
 }
 
-/// How many connections the kernel may hold for the server before it accepts them. std's and
-/// tokio's `bind` ask for 128: a burst of more clients overflows it, and a client whose handshake
-/// the kernel dropped while it sent nothing yet is connected on its side only, never timed out.
+/// How many connections the kernel may hold for the server before it accepts them. tokio's
+/// `TcpListener::bind` asks for 128: a burst of more clients overflows it, and a client whose
+/// handshake the kernel dropped while it had sent nothing is connected on its side only, where no
+/// server timeout can reach it.
 const BACKLOG: u32 = 1024;
 
 /// A listener on `addr` with room in its backlog for a burst of connections, and for those
