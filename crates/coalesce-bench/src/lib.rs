@@ -24,6 +24,11 @@
 //!    ([`graphql::GraphqlQuery`]);
 //! 7. the demo server over HTTP on SQLite, batched against naive ([`http::HttpDemo`]);
 //! 8. allocations per load for 1 and 3 ([`alloc`]).
+//!
+//! Every scenario checks its answers: the micro scenarios each value, 6 and 7 every response's
+//! data against the seeds' ([`verify`]), so that a library or a server that answers wrong, or a
+//! server that has lost its database and answers errors fast, stops the run instead of
+//! posting a figure.
 
 #![warn(missing_docs)]
 
@@ -35,5 +40,6 @@ pub mod library;
 pub mod report;
 pub mod scenario;
 pub mod table;
+pub mod verify;
 
 pub use library::{Contender, Library};

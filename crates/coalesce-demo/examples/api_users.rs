@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use coalesce::{DataLoader, Loader, by_key};
 use coalesce_demo::model::{Id, User};
-use coalesce_demo::{App, Database, Mode, server};
+use coalesce_demo::{App, Database, Limits, Mode, server};
 use futures_util::future::join_all;
 use tokio::net::TcpListener;
 
@@ -67,11 +67,12 @@ async fn start_api() -> (String, Arc<AtomicUsize>) {
         Database::open(None).await.expect("open SQLite"),
         Mode::Batched,
     );
-    let router =
-        server::router(app).layer(middleware::from_fn(move |request: Request, next: Next| {
+    let router = server::router(app, &Limits::default()).layer(middleware::from_fn(
+        move |request: Request, next: Next| {
             counter.fetch_add(1, Ordering::Relaxed);
             next.run(request)
-        }));
+        },
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!(
         "http://{}/api/users",

@@ -3,6 +3,7 @@
 use async_graphql::{Name, Request, Response, ServerError, Value};
 
 use crate::database::Database;
+use crate::expansion::{self, MAX_EXPANDED_SELECTIONS};
 use crate::loaders::SharedCache;
 use crate::model::Id;
 use crate::schema::{self, DemoSchema, Viewer};
@@ -57,8 +58,15 @@ impl App {
     ///
     /// - `sqlQueries`: the SQL statements it ran;
     /// - `dataloader`: per loader, its `loads`, `cacheHits`, `batches` and `keys`.
-    pub async fn execute(&self, request: Request, viewer: Option<Id>) -> Response {
+    ///
+    /// A query whose fragments spread each other in a cycle or expand past
+    /// [`MAX_EXPANDED_SELECTIONS`] is refused before async-graphql validates it: see
+    /// [`expansion`].
+    pub async fn execute(&self, mut request: Request, viewer: Option<Id>) -> Response {
         let source = Source::new(self.db.clone(), self.mode, self.shared.as_ref());
+        if let Err(refused) = expansion::check(&mut request, MAX_EXPANDED_SELECTIONS) {
+            return with_cost(Response::from_errors(vec![refused]), &source);
+        }
         let request = request.data(source.clone()).data(Viewer(viewer));
         with_cost(self.schema.execute(request).await, &source)
     }

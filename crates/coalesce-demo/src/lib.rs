@@ -10,8 +10,10 @@
 //!
 //! How the pieces fit, from the outside in:
 //!
-//! - [`server`]: axum routes, GraphiQL, and a small users API;
+//! - [`server`]: axum routes, GraphiQL, and a small users API, served on hyper within [`Limits`]:
+//!   timeouts and a connection limit that slow and idle clients cannot outlast;
 //! - [`app`]: runs a request, with fresh loaders, and reports its cost;
+//! - [`expansion`]: refuses, in time linear in its text, a query whose fragments expand too far;
 //! - [`schema`]: the GraphQL types and their resolvers, written once for both modes;
 //! - [`source`]: how a resolver fetches, through the loaders or one statement per field;
 //! - [`loaders`]: the batch functions, one per key the schema follows;
@@ -21,7 +23,10 @@
 #![warn(missing_docs)]
 
 pub mod app;
+mod connections;
 pub mod database;
+pub mod expansion;
+pub mod limits;
 pub mod loaders;
 pub mod model;
 pub mod queries;
@@ -32,4 +37,5 @@ pub mod source;
 
 pub use app::App;
 pub use database::Database;
+pub use limits::Limits;
 pub use source::{Mode, Source};

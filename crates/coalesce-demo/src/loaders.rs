@@ -10,6 +10,7 @@ use coalesce::{Builder, DataLoader, Grouped, Loader, Loaders, ValueOf, by_key, g
 use coalesce_redis::{Redis, RedisCache};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use crate::model::{Album, Band, Id, Message, User};
 use crate::queries::Queries;
@@ -38,29 +39,84 @@ pub struct AlbumsByBandLoader(Queries);
 ///
 /// Friend lists and messages stay out of it: a rename would have to invalidate every list that
 /// holds a copy of the user, which is the kind of fan-out a shared cache should not need.
+///
+/// Instances share entries exactly when they share a namespace, so a namespace must name one
+/// database's data: [`SharedCache::derived_namespace`] derives one from the database's
+/// [identity](crate::Database::identity).
 #[derive(Clone, Debug)]
 pub struct SharedCache {
     redis: Redis,
-    prefix: String,
+    namespace: String,
 }
 
 /// The schema version in the demo's Redis namespaces: bump it when a cached row type changes.
 const CACHE_VERSION: u32 = 1;
 
 impl SharedCache {
-    /// The demo's caches on `redis`, their namespaces starting with `prefix` (so that two demos
-    /// with different data, or test runs, never share entries).
-    pub fn new(redis: Redis, prefix: impl Into<String>) -> Self {
+    /// The demo's caches on `redis`, their Redis namespaces starting with `namespace`.
+    pub fn new(redis: Redis, namespace: impl Into<String>) -> Self {
         SharedCache {
             redis,
-            prefix: prefix.into(),
+            namespace: namespace.into(),
         }
     }
 
-    /// The demo's rows are the same for every caller, hence `public`.
-    fn cache<V>(&self, loader: &str) -> RedisCache<Id, V> {
-        let name = format!("{}.{loader}", self.prefix);
-        self.redis.cache(&name, CACHE_VERSION).public().build()
+    /// The namespace of the database whose [identity](crate::Database::identity) is `identity`:
+    /// `demo-` and 16 hex digits of its SHA-256, short in every Redis key, the same in every
+    /// instance on that database and different for any other.
+    pub fn derived_namespace(identity: &str) -> String {
+        let digest = Sha256::digest(identity.as_bytes());
+        let hex: String = digest[..8]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        format!("demo-{hex}")
+    }
+
+    /// The namespace the caches are in.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The cache of `L`'s values. The demo's rows are the same for every caller, hence `public`;
+    /// an entry that does not belong to its key is a miss (see [`Shared::belongs`]).
+    fn cache<L: Shared>(&self, loader: &str) -> RedisCache<Id, ValueOf<L>> {
+        let name = format!("{}.{loader}", self.namespace);
+        self.redis
+            .cache(&name, CACHE_VERSION)
+            .public()
+            .verify(L::belongs)
+            .build()
+    }
+}
+
+/// A loader whose values go to the shared cache, and how to tell that a value read back belongs
+/// to its key.
+///
+/// Anything can have been written under a key (a bug, an older version, someone with access to
+/// Redis), so a value must show that it is the key's: a row must carry the key as its own id. A
+/// `null` user or band, or an empty album list, shows nothing and would hide the rows: such
+/// values are never taken from Redis (nor written there), so looking up an absent id always
+/// costs a statement.
+trait Shared: Loader<Key = Id> {
+    fn belongs(key: &Id, value: &ValueOf<Self>) -> bool;
+}
+
+impl Shared for UserLoader {
+    fn belongs(id: &Id, user: &Option<User>) -> bool {
+        user.as_ref().is_some_and(|user| user.id == *id)
+    }
+}
+
+impl Shared for BandLoader {
+    fn belongs(id: &Id, band: &Option<Band>) -> bool {
+        band.as_ref().is_some_and(|band| band.id == *id)
+    }
+}
+
+impl Shared for AlbumsByBandLoader {
+    fn belongs(band: &Id, albums: &Vec<Album>) -> bool {
+        !albums.is_empty() && albums.iter().all(|album| album.band_id == *band)
     }
 }
 
@@ -117,12 +173,12 @@ fn build<L>(
     shared: Option<&SharedCache>,
 ) -> DataLoader<L>
 where
-    L: Loader<Key = Id>,
+    L: Shared,
     ValueOf<L>: Serialize + DeserializeOwned,
 {
     let builder = options(loader, name, max_keys);
     match shared {
-        Some(shared) => builder.value_cache(shared.cache(name)).build(),
+        Some(shared) => builder.value_cache(shared.cache::<L>(name)).build(),
         None => builder.build(),
     }
 }

@@ -1,14 +1,16 @@
 //! The `coalesce-demo` command: serve the demo, or run one query against it.
 
+use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::model::Id;
-use coalesce_demo::{App, Database, Mode, server};
-use tokio::net::TcpListener;
+use coalesce_demo::{App, Database, Limits, Mode, server};
 
 /// A GraphQL server that shows the N+1 problem and coalesce's cure on a real database. Every
 /// response reports its SQL statements in `extensions.sqlQueries`.
@@ -38,6 +40,62 @@ struct ServeArgs {
     addr: SocketAddr,
     #[command(flatten)]
     app: AppArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// The server's timeouts and connection limit (see [`Limits`]).
+#[derive(Args)]
+struct LimitArgs {
+    /// Seconds a connection has to send a complete request head, from when it connects or from
+    /// its previous response: idle keep-alive connections are closed after it too.
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(Limits::default().header_timeout))]
+    header_timeout: Seconds,
+    /// Seconds a request has to send its body once its head is in; then it gets 408.
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(Limits::default().body_timeout))]
+    body_timeout: Seconds,
+    /// Seconds a GraphQL request may run once its body is read; then its work is stopped and it
+    /// gets 503.
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(Limits::default().request_timeout))]
+    request_timeout: Seconds,
+    /// The most connections served at once; more wait to be accepted until one closes.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: self.header_timeout.0,
+            body_timeout: self.body_timeout.0,
+            request_timeout: self.request_timeout.0,
+            max_connections: self.max_connections,
+        }
+    }
+}
+
+/// A duration given in seconds on the command line, such as `10` or `0.5`.
+#[derive(Clone, Copy)]
+struct Seconds(Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let seconds: f64 = text.parse().map_err(|_| {
+            format!("expected a number of seconds, such as 10 or 0.5, got {text:?}")
+        })?;
+        match Duration::try_from_secs_f64(seconds) {
+            Ok(duration) if !duration.is_zero() => Ok(Seconds(duration)),
+            _ => Err(format!("expected a positive number of seconds, got {text}")),
+        }
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
 }
 
 #[derive(Args)]
@@ -65,6 +123,12 @@ struct AppArgs {
     /// behind each request's loaders. Without it, nothing outlives a request.
     #[arg(long)]
     redis: Option<String>,
+    /// The Redis namespace of the caches: instances share entries exactly when they share it.
+    /// Derived from the database unless given (instances on the same SQLite file, or on the
+    /// same PostgreSQL database at the same address, share one; in-memory databases never do):
+    /// give one to share entries across instances that reach one database in different ways.
+    #[arg(long, requires = "redis", value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    cache_namespace: Option<String>,
 }
 
 impl AppArgs {
@@ -76,12 +140,30 @@ impl AppArgs {
             Mode::Batched
         };
         let app = App::new(db, mode);
-        Ok(match &self.redis {
-            Some(url) => {
-                app.with_shared_cache(SharedCache::new(coalesce_redis::Redis::open(url)?, "demo"))
+        let Some(url) = &self.redis else {
+            return Ok(app);
+        };
+        let redis = coalesce_redis::Redis::open(url)?;
+        // On stderr: `query` prints its response on stdout.
+        let namespace = match &self.cache_namespace {
+            Some(namespace) => {
+                eprintln!("coalesce-demo: Redis cache namespace {namespace} (--cache-namespace)");
+                namespace.clone()
             }
-            None => app,
-        })
+            None => {
+                let identity = app.database().identity().await?;
+                let namespace = SharedCache::derived_namespace(&identity);
+                eprintln!("coalesce-demo: Redis cache namespace {namespace}, of the {identity}");
+                namespace
+            }
+        };
+        if let Err(error) = redis.ping().await {
+            eprintln!(
+                "coalesce-demo: warning: Redis does not answer ({error}); \
+                 requests are served from the database until it does"
+            );
+        }
+        Ok(app.with_shared_cache(SharedCache::new(redis, namespace)))
     }
 }
 
@@ -101,7 +183,7 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let app = args.app.open().await?;
-    let listener = TcpListener::bind(args.addr).await?;
+    let listener = server::listen(args.addr)?;
     println!(
         "coalesce-demo: GraphiQL at http://{}/ ({:?} mode, {} database{}); Ctrl-C to stop",
         listener.local_addr()?,
@@ -119,7 +201,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
             std::future::pending::<()>().await;
         }
     };
-    server::serve(listener, app, ctrl_c).await?;
+    server::serve_with(listener, app, &args.limits.limits(), ctrl_c).await?;
     println!("coalesce-demo: stopped");
     Ok(ExitCode::SUCCESS)
 }

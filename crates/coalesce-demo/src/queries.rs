@@ -151,18 +151,20 @@ impl Queries {
         Ok(rows.into_iter().map(album).collect())
     }
 
-    /// Renames a user; false when there is no user `id`.
-    pub async fn rename_user(&self, id: Id, name: &str) -> Result<bool, sqlx::Error> {
+    /// Renames a user and returns its row as this statement wrote it, whatever other writers do
+    /// next; `None` when there is no user `id`.
+    pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, sqlx::Error> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let renamed = with_pool!(&self.db, |pool| {
-            sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
-                .bind(name)
-                .bind(id)
-                .execute(pool)
-                .await?
-                .rows_affected()
+        let row: Option<UserRow> = with_pool!(&self.db, |pool| {
+            sqlx::query_as(
+                "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
+            )
+            .bind(name)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
         });
-        Ok(renamed > 0)
+        Ok(row.map(user))
     }
 
     async fn fetch_all<T>(&self, sql: &str) -> Result<Vec<T>, sqlx::Error>

@@ -143,20 +143,23 @@ impl Source {
         }
     }
 
-    /// Renames user `id` and returns it as it now is, or `None` if there is no such user.
+    /// Renames user `id` and returns the row this rename wrote (not a later read, which could
+    /// see a concurrent rename instead), or `None` if there is no such user.
     ///
     /// The memo would otherwise keep serving the old name for the rest of the request, so the
-    /// user's key is cleared, and so is every memoized friend list, since any of them may hold a
-    /// copy of the row. With a shared cache the user is cleared there too, before the response,
-    /// so that other instances serve the new name from their next request.
+    /// user's key takes the new row, and every memoized friend list is cleared, since any of
+    /// them may hold a copy of the old one. With a shared cache the user is cleared there too,
+    /// before the response, so that other instances serve the new name from their next request.
     pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, Error> {
-        if !self.queries.rename_user(id, name).await? {
+        let Some(renamed) = self.queries.rename_user(id, name).await? else {
             return Ok(None);
-        }
+        };
         if let Some(loaders) = &self.loaders {
-            loaders.get::<UserLoader>()?.clear_shared([id]).await;
+            let users = loaders.get::<UserLoader>()?;
+            users.clear_shared([id]).await;
+            users.force_prime(id, Some(renamed.clone()));
             loaders.get::<FriendsLoader>()?.clear_all();
         }
-        self.user(id).await
+        Ok(Some(renamed))
     }
 }

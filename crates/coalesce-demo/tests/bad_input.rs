@@ -6,31 +6,20 @@ mod support;
 use coalesce_demo::Mode;
 use coalesce_demo::schema::{MAX_COMPLEXITY, MAX_DEPTH};
 use serde_json::json;
-use support::{Backend, Demo, Reply};
-
-/// A refused request: the status, and an error containing `says`.
-fn assert_refused(reply: &Reply, status: u16, says: &str) {
-    assert_eq!(reply.status, status, "{}", reply.body);
-    assert!(
-        reply.errors().iter().any(|e| e.contains(says)),
-        "no error saying {says:?} in {}",
-        reply.body
-    );
-    assert_eq!(reply.sql_queries(), 0, "{}", reply.body);
-}
+use support::{Backend, Demo};
 
 #[tokio::test]
 async fn malformed_json_is_a_400_saying_the_body_is_not_a_request() {
     let demo = Demo::start(Backend::Sqlite).await;
     let reply = demo.post_raw(r#"{"query": "{ messages { id } }""#).await;
-    assert_refused(&reply, 400, "the body is not a GraphQL request");
+    reply.assert_refused(400, "the body is not a GraphQL request");
 }
 
 #[tokio::test]
 async fn query_that_is_not_a_string_is_a_400_naming_the_type() {
     let demo = Demo::start(Backend::Sqlite).await;
     let reply = demo.post_raw(r#"{"query": 5}"#).await;
-    assert_refused(&reply, 400, "invalid type: integer `5`, expected a string");
+    reply.assert_refused(400, "invalid type: integer `5`, expected a string");
 }
 
 #[tokio::test]
@@ -40,14 +29,14 @@ async fn body_over_the_size_limit_is_a_413_with_a_graphql_error() {
     let reply = demo
         .query(Mode::Batched, &format!("{{ me {{ id }} }}{padding}"), None)
         .await;
-    assert_refused(&reply, 413, "the body could not be read");
+    reply.assert_refused(413, "the body could not be read");
 }
 
 #[tokio::test]
 async fn malformed_graphql_is_a_400_with_the_parse_error() {
     let demo = Demo::start(Backend::Sqlite).await;
     let reply = demo.query(Mode::Batched, "{ messages { id ", None).await;
-    assert_refused(&reply, 400, "expected");
+    reply.assert_refused(400, "expected");
 }
 
 #[tokio::test]
@@ -56,7 +45,7 @@ async fn unknown_field_is_a_400_naming_it() {
     let reply = demo
         .query(Mode::Batched, "{ messages { id author } }", None)
         .await;
-    assert_refused(&reply, 400, r#"Unknown field "author" on type "Message""#);
+    reply.assert_refused(400, r#"Unknown field "author" on type "Message""#);
 }
 
 #[tokio::test]
@@ -82,7 +71,7 @@ async fn non_integer_user_header_is_a_400_naming_the_header() {
     let reply = demo
         .query(Mode::Batched, "{ me { id } }", Some("ada"))
         .await;
-    assert_refused(&reply, 400, "the x-user-id header must be a user id");
+    reply.assert_refused(400, "the x-user-id header must be a user id");
 }
 
 #[tokio::test]
@@ -126,7 +115,7 @@ async fn query_nested_deeper_than_the_limit_is_refused() {
         "}".repeat(MAX_DEPTH)
     );
     let reply = demo.query(Mode::Batched, &query, Some("1")).await;
-    assert_refused(&reply, 400, "nested too deep");
+    reply.assert_refused(400, "nested too deep");
 }
 
 #[tokio::test]
@@ -139,7 +128,7 @@ async fn fan_out_of_friends_of_friends_of_everyone_is_refused() {
             None,
         )
         .await;
-    assert_refused(&reply, 400, "too complex");
+    reply.assert_refused(400, "too complex");
 }
 
 #[tokio::test]
@@ -152,7 +141,7 @@ async fn alias_flood_is_refused() {
     let reply = demo
         .query(Mode::Naive, &format!("{{ {aliases}}}"), None)
         .await;
-    assert_refused(&reply, 400, "too complex");
+    reply.assert_refused(400, "too complex");
 }
 
 #[tokio::test]

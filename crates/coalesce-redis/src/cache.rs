@@ -90,8 +90,12 @@ pub struct RedisCache<K, V, C = Json> {
     codec: C,
     /// The deletions owed to this namespace, shared by every cache of it in the process.
     owed: Owed<K>,
+    belongs: Option<Belongs<K, V>>,
     types: PhantomData<fn(K) -> V>,
 }
+
+/// The check of [`CacheBuilder::verify`].
+type Belongs<K, V> = Box<dyn Fn(&K, &V) -> bool + Send + Sync>;
 
 /// The options of a [`RedisCache`]; from [`Redis::cache`].
 ///
@@ -108,6 +112,7 @@ pub struct CacheBuilder<K, V, S = Unscoped, C = Json> {
     ttl: Duration,
     timeout: Duration,
     codec: C,
+    belongs: Option<Belongs<K, V>>,
     types: PhantomData<fn(K) -> V>,
 }
 
@@ -146,6 +151,7 @@ impl Redis {
             ttl: DEFAULT_TTL,
             timeout: DEFAULT_TIMEOUT,
             codec: Json,
+            belongs: None,
             types: PhantomData,
         }
     }
@@ -183,6 +189,35 @@ impl<K, V, S, C> CacheBuilder<K, V, S, C> {
         self
     }
 
+    /// Reads an entry as a miss unless `belongs(key, value)`, as it reads bytes that do not
+    /// decode: the loader's batch function answers the key, and its value overwrites the entry.
+    /// Values for which `belongs` is false are not written either.
+    ///
+    /// Anything can be written to Redis, by a bug, an older version of the service, or another
+    /// service sharing the namespace; a value that decodes is not yet the key's value. When a
+    /// value carries its own key, such as a row and its id, say how to check it: a row stored
+    /// under another row's key is then never served. A check can also refuse values that prove
+    /// nothing, such as `None` for a row that would hide the row if it were planted or stale;
+    /// loads of absent keys then always reach the batch function.
+    ///
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct User { id: u64, name: String }
+    ///
+    /// let redis = coalesce_redis::Redis::open("redis://127.0.0.1:6379").unwrap();
+    /// let users = redis
+    ///     .cache::<u64, Option<User>>("users", 1)
+    ///     .public()
+    ///     // Only a user whose id is the key: neither another user's row nor `null`.
+    ///     .verify(|id, user| user.as_ref().is_some_and(|user| user.id == *id))
+    ///     .build();
+    /// # drop(users);
+    /// ```
+    pub fn verify(mut self, belongs: impl Fn(&K, &V) -> bool + Send + Sync + 'static) -> Self {
+        self.belongs = Some(Box::new(belongs));
+        self
+    }
+
     /// How values are encoded ([`Json`] unless set).
     pub fn codec<C2: Codec>(self, codec: C2) -> CacheBuilder<K, V, S, C2> {
         self.retype(|scope| scope, |_| codec)
@@ -202,6 +237,7 @@ impl<K, V, S, C> CacheBuilder<K, V, S, C> {
             ttl,
             timeout,
             codec: c,
+            belongs,
             types,
         } = self;
         CacheBuilder {
@@ -212,6 +248,7 @@ impl<K, V, S, C> CacheBuilder<K, V, S, C> {
             ttl,
             timeout,
             codec: codec(c),
+            belongs,
             types,
         }
     }
@@ -236,6 +273,7 @@ impl<K: Send + 'static, V, C> CacheBuilder<K, V, Scoped, C> {
             ttl: self.ttl,
             timeout: self.timeout,
             codec: self.codec,
+            belongs: self.belongs,
             types: PhantomData,
         }
     }
@@ -304,6 +342,13 @@ impl<K, V, C> RedisCache<K, V, C> {
         Err(failure)
     }
 
+    /// Whether `value` may be served, or stored, as `key`'s: see [`CacheBuilder::verify`].
+    fn belongs(&self, key: &K, value: &V) -> bool {
+        self.belongs
+            .as_ref()
+            .is_none_or(|belongs| belongs(key, value))
+    }
+
     /// A script invocation on this namespace, its keys as JSON.
     fn invocation<'s>(
         &self,
@@ -338,15 +383,25 @@ where
         Box::pin(async move {
             let invocation = self.invocation(&GET, encode_keys(keys)?);
             let entries: Vec<Option<Vec<u8>>> = self.run(invocation).await?;
-            Ok(entries
-                .into_iter()
-                .map(|entry| {
+            if entries.len() != keys.len() {
+                let (got, asked) = (entries.len(), keys.len());
+                return Err(format!("Redis answered {got} entries for {asked} keys").into());
+            }
+            Ok(keys
+                .iter()
+                .zip(entries)
+                .map(|(key, entry)| {
                     let bytes = entry?;
+                    // Either way a miss, which the batch's write-back then overwrites with a good
+                    // value.
                     match self.codec.decode(&bytes) {
-                        Ok(value) => Some(value),
+                        Ok(value) if self.belongs(key, &value) => Some(value),
+                        Ok(_) => {
+                            tracing::warn!(namespace = %self.namespace, "cache entry that does not belong to its key treated as a miss");
+                            None
+                        }
                         Err(e) => {
-                            // Garbage, or another schema: a miss, which the batch's write-back
-                            // then overwrites with a good value.
+                            // Garbage, or another schema.
                             tracing::warn!(namespace = %self.namespace, error = %e, "undecodable cache entry treated as a miss");
                             None
                         }
@@ -363,7 +418,10 @@ where
         Box::pin(async move {
             let mut invocation = self.invocation(&SET, []);
             invocation.arg(self.ttl.as_millis() as u64);
-            for (key, value) in entries {
+            for (key, value) in entries
+                .iter()
+                .filter(|(key, value)| self.belongs(key, value))
+            {
                 let value = self
                     .codec
                     .encode(value)

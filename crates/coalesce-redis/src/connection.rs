@@ -106,6 +106,31 @@ impl Redis {
         fresh
     }
 
+    /// Whether Redis answers now: connects if need be, then sends `PING`, each within a quarter
+    /// of a second.
+    ///
+    /// Caches never need it, since a Redis that is down only makes them miss; it is for telling
+    /// the operator at start-up, so that a wrong URL does not go unnoticed.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// // Nothing listens on port 1.
+    /// let redis = coalesce_redis::Redis::open("redis://127.0.0.1:1").unwrap();
+    /// assert!(redis.ping().await.is_err());
+    /// # });
+    /// ```
+    pub async fn ping(&self) -> Result<(), TierError> {
+        let mut connection = self.connection().await?;
+        let ping = redis::cmd("PING").to_owned();
+        match tokio::time::timeout(CONNECT_TIMEOUT, ping.query_async::<String>(&mut connection))
+            .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(format!("Redis did not answer PING within {CONNECT_TIMEOUT:?}").into()),
+        }
+    }
+
     /// The shared connection, made now if there is none yet.
     pub(crate) async fn connection(&self) -> Result<Connection, TierError> {
         let now = Instant::now();

@@ -55,6 +55,8 @@
 //!   by the request: every cache of its namespace skips that key and sends the deletion again
 //!   with each batch until Redis confirms it (see [`coalesce::tier`] for what bounds other
 //!   instances meanwhile).
+//! - **No misplaced values.** With [`verify`](CacheBuilder::verify), an entry whose value is not
+//!   its key's (a row whose own id is another key) is a miss and is overwritten too.
 //! - **Batching survives.** One round trip per batch, on a single server or a Redis Cluster (all
 //!   keys of a namespace share a hash slot).
 //!

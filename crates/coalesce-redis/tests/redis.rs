@@ -208,39 +208,108 @@ async fn entries_expire_after_their_time_to_live() {
     assert_eq!(later.stats().tier_hits, 0);
 }
 
+/// A connection of its own to the shared Redis, to read and write entries behind the caches.
+async fn raw_connection() -> redis::aio::MultiplexedConnection {
+    let url = std::env::var("REDIS_URL").unwrap();
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Stores `bytes` as the entry of `key` in `cache`, as another writer could; returns the
+/// entry's Redis key.
+async fn plant(
+    raw: &mut redis::aio::MultiplexedConnection,
+    cache: &RedisCache<u64, User>,
+    key: u64,
+    bytes: &[u8],
+) -> String {
+    let redis_key = cache.redis_key(&key, 0).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&redis_key)
+        .arg(bytes)
+        .query_async(raw)
+        .await
+        .unwrap();
+    redis_key
+}
+
+/// The user stored at `redis_key`, if any.
+async fn stored(raw: &mut redis::aio::MultiplexedConnection, redis_key: &str) -> Option<User> {
+    let bytes: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(redis_key)
+        .query_async(raw)
+        .await
+        .unwrap();
+    bytes.map(|bytes| serde_json::from_slice(&bytes).unwrap())
+}
+
 #[tokio::test]
 #[ignore = "needs REDIS_URL (Redis)"]
 async fn corrupt_bytes_are_a_miss_and_are_then_repaired() {
     let redis = shared_redis();
-    let name = unique("users");
-    let cache = public_cache(&redis, &name);
-    let key = cache.redis_key(&1, 0).unwrap();
-    let url = std::env::var("REDIS_URL").unwrap();
-    let mut raw = redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let _: () = redis::cmd("SET")
-        .arg(&key)
-        .arg(b"\xff not json")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    let cache = public_cache(&redis, &unique("users"));
+    let mut raw = raw_connection().await;
+    let key = plant(&mut raw, &cache, 1, b"\xff not json").await;
 
     let db = Db::default();
     let users = loader(&db, cache);
     assert_eq!(users.load(1).await.unwrap().name, "user 1");
     assert_eq!(db.batches(), 1, "the corrupt entry was a miss");
-    let repaired: String = redis::cmd("GET")
-        .arg(&key)
-        .query_async(&mut raw)
-        .await
-        .unwrap();
+    assert_eq!(stored(&mut raw, &key).await.unwrap().name, "user 1");
+}
+
+/// A cache of users that holds a user only under its own id.
+fn verified_cache(redis: &Redis, name: &str) -> RedisCache<u64, User> {
+    redis
+        .cache(name, 1)
+        .public()
+        .verify(|id, user: &User| user.id == *id)
+        .build()
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn a_value_stored_under_another_key_is_a_miss_and_is_then_repaired() {
+    let redis = shared_redis();
+    let cache = verified_cache(&redis, &unique("users"));
+    let mut raw = raw_connection().await;
+    let user_3 = serde_json::to_vec(&User {
+        id: 3,
+        name: "user 3".into(),
+    })
+    .unwrap();
+    let key = plant(&mut raw, &cache, 2, &user_3).await;
+
+    let db = Db::default();
+    let users = loader(&db, cache);
     assert_eq!(
-        serde_json::from_str::<User>(&repaired).unwrap().name,
-        "user 1"
+        users.load(2).await.unwrap().id,
+        2,
+        "user 3 served as user 2"
     );
+    assert_eq!(db.batches(), 1, "the misplaced entry was a miss");
+    assert_eq!(stored(&mut raw, &key).await.unwrap().id, 2);
+}
+
+#[tokio::test]
+#[ignore = "needs REDIS_URL (Redis)"]
+async fn values_the_check_refuses_are_not_written() {
+    let redis = shared_redis();
+    let name = unique("users");
+    let odd_ids_only = redis
+        .cache(&name, 1)
+        .public()
+        .verify(|id: &u64, _: &User| id % 2 == 1)
+        .build();
+    let keys = [1, 2].map(|id| odd_ids_only.redis_key(&id, 0).unwrap());
+    let users = loader(&Db::default(), odd_ids_only);
+    assert_eq!(names(users.load_many([1, 2]).await), ["user 1", "user 2"]);
+    let mut raw = raw_connection().await;
+    assert_eq!(stored(&mut raw, &keys[0]).await.unwrap().id, 1);
+    assert_eq!(stored(&mut raw, &keys[1]).await, None);
 }
 
 #[tokio::test]

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use coalesce_demo::{App, Database, Mode};
 use support::postgres::PrivatePostgres;
-use support::{Cost, Expected, Failure, Sample, client, drive, print_latency, reference, spawn};
+use support::{
+    Cost, Expected, Failure, Plan, Sample, client, drive, print_latency, reference, spawn,
+};
 use tokio::sync::watch;
 
 /// Requests in flight at any time: more than the pool's 10 connections, so that some requests
@@ -59,8 +61,7 @@ async fn postgres_restarted_under_load_fails_requests_clearly_then_recovers() {
             &client,
             &url,
             expected,
-            CONCURRENCY,
-            BUDGET,
+            Plan::steady(CONCURRENCY, BUDGET),
             stopped_load,
             Some(answered_tx),
         )

@@ -16,7 +16,9 @@ use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::{App, Database, Mode};
 use coalesce_redis::Redis;
 use coalesce_testkit::PrivateRedis;
-use support::{Cost, Expected, Sample, client, drive, print_latency, reference, spawn, unique};
+use support::{
+    Cost, Expected, Plan, Sample, client, drive, print_latency, reference, spawn, unique,
+};
 use tokio::sync::watch;
 
 /// Requests in flight at any time.
@@ -52,8 +54,7 @@ async fn redis_killed_under_load_fails_no_request_and_answers_right_throughout()
             &client,
             &url,
             expected,
-            CONCURRENCY,
-            REQUESTS,
+            Plan::steady(CONCURRENCY, REQUESTS),
             stop,
             answered_tx,
         )

@@ -2,9 +2,17 @@
 //!
 //! Fault tests must never stop or restart the machine's own services, so they start servers of
 //! their own on free loopback ports. [`PrivateRedis`] is that server for Redis.
+//!
+//! With the `postgres` feature, `PgSchema` is a schema of a test's own on the machine's
+//! PostgreSQL, for tests that only need a database to read and write.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::PgSchema;
 
 /// A port nothing listens on now, for a server a test starts. Another process could take it
 /// before the server binds it; on a test machine's loopback, that does not happen in practice.

@@ -23,6 +23,7 @@ use self::schema::{Fetch, RequestFetch};
 use crate::dataset::BatchFn;
 use crate::library::Library;
 use crate::scenario::{Meter, Run, Scenario, on_worker};
+use crate::verify::{Verdicts, excerpt};
 
 /// The seeds' list queries: one level of list, one key followed per item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,20 +129,104 @@ impl Scenario for GraphqlQuery {
                 schema.execute(Request::new(query.document()).data(fetch))
             };
 
-            // One untimed request, checked in full: the timed ones only check for errors.
-            let first = execute().await;
-            assert!(first.errors.is_empty(), "{:?}", first.errors);
-            assert_eq!(first.data.into_json().ok(), Some(query.expected()));
-            let checked = users.calls() + albums.calls();
+            // Checked as the seeds' JSON would be: async-graphql compares the values, not
+            // their text.
+            let expected = async_graphql::Value::from_json(query.expected())
+                .expect("the expected data is a GraphQL value");
+            let mut verdicts =
+                Verdicts::new(format!("GraphQL `{}` with {library:?}", query.name()));
+            // One untimed request on the fresh schema, checked like the others.
+            verdicts.record(judge(execute().await, &expected));
+            let untimed = users.calls() + albums.calls();
 
             let mut meter = Meter::default();
             for _ in 0..rounds {
                 let start = Meter::start();
                 let response = execute().await;
                 meter.stop(start);
-                assert!(response.errors.is_empty(), "{:?}", response.errors);
+                verdicts.record(judge(response, &expected));
             }
-            meter.finish(rounds, 1, users.calls() + albums.calls() - checked)
+            verdicts.assert_all_right();
+            meter.finish(rounds, 1, users.calls() + albums.calls() - untimed)
         })
+    }
+}
+
+/// `None` if `response` has no errors and `expected` as its data; else what is wrong with it.
+fn judge(response: async_graphql::Response, expected: &async_graphql::Value) -> Option<String> {
+    if !response.errors.is_empty() {
+        let messages: Vec<&str> = response.errors.iter().map(|e| e.message.as_str()).collect();
+        Some(format!("errors: {messages:?}"))
+    } else if &response.data != expected {
+        Some(format!(
+            "other data: {}",
+            excerpt(&response.data.to_string(), 300)
+        ))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::dataset::Dataset;
+    use crate::library::Coalesce;
+    use crate::scenario;
+
+    /// coalesce, except that loaders built after the first request's two find nothing: a
+    /// library that answers the first request right and every later one wrong, without an
+    /// error.
+    #[derive(Clone, Copy, Debug)]
+    struct ForgetsAfterTheFirstRequest(&'static AtomicUsize);
+
+    impl Library for ForgetsAfterTheFirstRequest {
+        type Handle<D: Dataset> = (bool, <Coalesce as Library>::Handle<D>);
+
+        fn build<D: Dataset>(self, batch_fn: BatchFn<D>) -> Self::Handle<D> {
+            let forgets = self.0.fetch_add(1, Ordering::Relaxed) >= 2;
+            (forgets, Coalesce::default().build(batch_fn))
+        }
+
+        fn load<D: Dataset>(
+            (forgets, handle): &Self::Handle<D>,
+            key: D::Key,
+        ) -> impl Future<Output = Option<D::Value>> + Send {
+            let forgets = *forgets;
+            Coalesce::load(handle, key).map(move |value| value.filter(|_| !forgets))
+        }
+
+        fn load_many<D: Dataset>(
+            (_, handle): &Self::Handle<D>,
+            keys: Vec<D::Key>,
+        ) -> impl Future<Output = usize> + Send {
+            Coalesce::load_many(handle, keys)
+        }
+    }
+
+    #[test]
+    fn a_wrong_answer_after_a_right_first_one_stops_the_graphql_scenario() {
+        static BUILT: AtomicUsize = AtomicUsize::new(0);
+        let rt = scenario::runtime();
+        let scenario = GraphqlQuery {
+            query: SeedQuery::Messages,
+        };
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            scenario.run(ForgetsAfterTheFirstRequest(&BUILT), &rt, 5)
+        }));
+        let panic = run.expect_err("the run measured wrong answers");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.starts_with("GraphQL `messages` with ForgetsAfterTheFirstRequest")
+                && message.contains(": 5 of 6 answers were wrong")
+                && message.contains("other data: "),
+            "{message}"
+        );
     }
 }

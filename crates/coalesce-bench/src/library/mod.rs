@@ -25,7 +25,7 @@ use crate::scenario::{Run, Scenario};
 /// Each library is used as its documentation shows, with its defaults except where a scenario
 /// says otherwise, and with memoization on (async-graphql's default loader does not cache; its
 /// `HashMapCache` is the one that compares with the others).
-pub trait Library: Copy + Send + Sync + 'static {
+pub trait Library: Copy + fmt::Debug + Send + Sync + 'static {
     /// A loader of this library over dataset `D`: what a request would hold.
     type Handle<D: Dataset>: Send + Sync + 'static;
 

@@ -3,9 +3,14 @@
 // Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+pub mod process;
+pub mod raw;
 
-use coalesce_demo::{App, Database, Mode, server};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use coalesce_demo::{App, Database, Limits, Mode, server};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -69,6 +74,11 @@ impl Demo {
         post_query(&self.client, self.url(mode), query, viewer).await
     }
 
+    /// Another batched server on the demo's database, within `limits`; returns its base URL.
+    pub async fn serve_with(&self, limits: Limits) -> String {
+        spawn_with(App::new(self.db.clone(), Mode::Batched), limits).await
+    }
+
     /// The same query on both servers: (batched, naive).
     pub async fn both(&self, query: &str, viewer: Option<&str>) -> (Reply, Reply) {
         (
@@ -101,7 +111,8 @@ impl Demo {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Reply {
+    /// Reads `response`; panics unless its body is JSON.
+    pub async fn from(response: reqwest::Response) -> Reply {
         let status = response.status().as_u16();
         let text = response.text().await.expect("a body");
         let body = serde_json::from_str(&text)
@@ -132,12 +143,35 @@ impl Reply {
             .unwrap_or_default()
     }
 
+    /// Panics unless this is a refusal with `status` and an error containing `says`, from a
+    /// request that ran no statement.
+    pub fn assert_refused(&self, status: u16, says: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.errors().iter().any(|e| e.contains(says)),
+            "no error saying {says:?} in {}",
+            self.body
+        );
+        assert_eq!(self.sql_queries(), 0, "{}", self.body);
+    }
+
     /// Panics with the errors unless there are none.
     pub fn assert_ok(&self) -> &Self {
         assert_eq!(self.status, 200, "{}", self.errors().join("; "));
         assert!(self.errors().is_empty(), "{}", self.errors().join("; "));
         self
     }
+}
+
+/// Long enough for any answer a test waits for, short enough that a server that never answers
+/// fails the test instead of hanging it.
+pub const GUARD: Duration = Duration::from_secs(10);
+
+/// Awaits `future`, the `what` a test waits for; panics if it takes longer than [`GUARD`].
+pub async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(GUARD, future)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {GUARD:?}"))
 }
 
 /// POSTs `query` to the server at `url`, as user `viewer` if given.
@@ -158,10 +192,59 @@ pub async fn post_query(
 
 /// Serves `app` on an ephemeral loopback port for the rest of the test; returns its base URL.
 pub async fn spawn(app: App) -> String {
+    spawn_with(app, Limits::default()).await
+}
+
+/// [`spawn`] within `limits`.
+pub async fn spawn_with(app: App, limits: Limits) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    tokio::spawn(server::serve(listener, app, std::future::pending()));
+    tokio::spawn(async move {
+        server::serve_with(listener, app, &limits, std::future::pending()).await
+    });
     url
+}
+
+/// Different in every call, in this run and any other: for names of files and namespaces.
+pub fn unique() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos();
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A SQLite file of its own for one test, removed with its WAL files when dropped.
+pub struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    /// A path no other test or run uses, ending in `name`: nor do the Redis namespaces derived
+    /// from it.
+    pub fn new(name: &str) -> TempFile {
+        let unique = format!("coalesce-demo-{}-{name}", unique());
+        TempFile(std::env::temp_dir().join(unique))
+    }
+
+    /// The file as a `sqlite:` URL.
+    pub fn url(&self) -> String {
+        format!("sqlite:{}", self.0.display())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            // Absent when the test never opened it, or SQLite already removed it.
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A PostgreSQL schema of its own for one test, so that tests can run at once and mutate freely.

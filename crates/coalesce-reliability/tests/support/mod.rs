@@ -1,19 +1,19 @@
-//! What the reliability tests share: the seeds' queries and what they cost, an in-process load
-//! generator, and private PostgreSQL and Redis servers.
+//! What the reliability tests share: the seeds' queries and what they cost, how an answer is
+//! judged, an in-process load generator, and PostgreSQL and Redis of their own.
 
 // Each test binary uses a part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+pub mod drive;
 pub mod postgres;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+pub use drive::{Cancel, Load, Plan, Sample, draw, drive, drive_all};
+
+use std::time::Duration;
 
 use coalesce_demo::{App, server};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// One query of the mix, and what it costs batched without a shared cache (the demo README's
 /// table).
@@ -201,151 +201,6 @@ impl Failure {
             None
         }
     }
-}
-
-/// One request of a load, kept small so that a long load's own bookkeeping does not weigh on
-/// the memory it measures: 24 bytes each, 470 KiB for 20 000 requests.
-#[derive(Debug)]
-pub struct Sample {
-    /// Its index in [`MIX`].
-    pub case: u8,
-    /// The response's `sqlQueries`; `u8::MAX` without one.
-    pub sql_queries: u8,
-    /// When it was sent and answered, in microseconds from the start of the load.
-    pub sent_us: u32,
-    pub answered_us: u32,
-    /// `None` when it was answered right.
-    pub failure: Option<Box<Failure>>,
-}
-
-impl Sample {
-    pub fn latency(&self) -> Duration {
-        Duration::from_micros(u64::from(self.answered_us - self.sent_us))
-    }
-
-    /// What its query costs without a shared cache.
-    pub fn full_cost(&self) -> u64 {
-        MIX[usize::from(self.case)].sql_queries
-    }
-}
-
-/// Every request of a load.
-pub struct Load {
-    /// The instant the samples' times count from.
-    pub start: Instant,
-    /// Each worker's requests, left apart: merging them would allocate in the middle of a memory
-    /// measurement.
-    per_worker: Vec<Vec<Sample>>,
-}
-
-impl Load {
-    /// Every request, in no particular order.
-    pub fn samples(&self) -> impl Iterator<Item = &Sample> {
-        self.per_worker.iter().flatten()
-    }
-
-    /// The requests `keep` selects.
-    pub fn select(&self, keep: impl Fn(&Sample) -> bool) -> Vec<&Sample> {
-        self.samples().filter(|s| keep(s)).collect()
-    }
-
-    pub fn len(&self) -> usize {
-        self.per_worker.iter().map(Vec::len).sum()
-    }
-
-    pub fn sent(&self, sample: &Sample) -> Instant {
-        self.start + Duration::from_micros(sample.sent_us.into())
-    }
-
-    pub fn answered(&self, sample: &Sample) -> Instant {
-        self.start + Duration::from_micros(sample.answered_us.into())
-    }
-
-    /// A description of each failed request, for an assertion message.
-    pub fn failures(&self) -> Vec<String> {
-        self.samples()
-            .filter_map(|s| {
-                let failure = s.failure.as_ref()?;
-                Some(format!("{}: {failure:?}", MIX[usize::from(s.case)].query))
-            })
-            .collect()
-    }
-}
-
-/// Sends the queries of [`MIX`] in turn to `url` from `concurrency` tasks, each sending its next
-/// request as soon as the last one is answered, until `budget` requests have been sent or `stop`
-/// says so, and judges each answer against `expected`. `answered` counts the answered requests
-/// as they come, for a test that acts in the middle of a load.
-pub async fn drive(
-    client: &reqwest::Client,
-    url: &str,
-    expected: Arc<Expected>,
-    concurrency: usize,
-    budget: usize,
-    stop: watch::Receiver<bool>,
-    answered: Option<watch::Sender<usize>>,
-) -> Load {
-    let start = Instant::now();
-    let micros = move |at: Instant| u32::try_from((at - start).as_micros()).unwrap_or(u32::MAX);
-    let next = Arc::new(AtomicUsize::new(0));
-    let answered = answered.map(Arc::new);
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (client, url, expected, next, stop, answered) = (
-                client.clone(),
-                url.to_owned(),
-                expected.clone(),
-                next.clone(),
-                stop.clone(),
-                answered.clone(),
-            );
-            tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(budget.min(100_000) / concurrency + 1);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= budget || *stop.borrow() {
-                        return samples;
-                    }
-                    let case = i % MIX.len();
-                    let sent = Instant::now();
-                    let reply = send(&client, &url, &MIX[case]).await;
-                    let answered_at = Instant::now();
-                    let sql_queries = reply
-                        .as_ref()
-                        .ok()
-                        .and_then(Reply::sql_queries)
-                        .map_or(u8::MAX, |n| n.min(254) as u8);
-                    samples.push(Sample {
-                        case: case as u8,
-                        sql_queries,
-                        sent_us: micros(sent),
-                        answered_us: micros(answered_at),
-                        failure: Failure::of(case, reply, &expected).map(Box::new),
-                    });
-                    if let Some(answered) = &answered {
-                        answered.send_modify(|n| *n += 1);
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut per_worker = Vec::with_capacity(concurrency);
-    for worker in workers {
-        per_worker.push(worker.await.expect("a load worker panicked"));
-    }
-    Load { start, per_worker }
-}
-
-/// A load that nothing stops but its budget.
-pub async fn drive_all(
-    client: &reqwest::Client,
-    url: &str,
-    expected: Arc<Expected>,
-    concurrency: usize,
-    budget: usize,
-) -> Load {
-    let (_keep, stop) = watch::channel(false);
-    drive(client, url, expected, concurrency, budget, stop, None).await
 }
 
 /// Prints the latency percentiles of `samples` and their rate over `wall`. Figures to read, not
