@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker, ready};
 
-use crate::scheduler::{Admit, LoadState, Outcome, Shared, Ticket};
+use crate::scheduler::{Admit, BorrowedWaiter, LoadState, Outcome, Shared};
 use crate::{Builder, CacheKey, LoadResult, Loader, Stats, ValueOf};
 
 /// Batches and memoizes loads by key.
@@ -72,7 +72,6 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     /// affected, and a batch nobody waits for any more is cancelled.
     pub fn load(&self, key: L::Key) -> Load<'_, L, C> {
         Load {
-            shared: &self.shared,
             state: self.shared.admit_key(key),
         }
     }
@@ -95,9 +94,8 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     pub fn load_many(&self, keys: impl IntoIterator<Item = L::Key>) -> LoadMany<'_, L, C> {
         let keys = keys.into_iter();
         // Built first, so that if a cache-key function or cache map panics midway, the waiters
-        // registered so far are withdrawn by its `Drop` rather than lost.
+        // registered so far are withdrawn when it is dropped rather than lost.
         let mut many = LoadMany {
-            shared: &self.shared,
             results: Vec::with_capacity(keys.size_hint().0),
             waits: Vec::new(),
             unanswered: 0,
@@ -114,9 +112,9 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
                 // (the last wait); a key already queued in an older batch is looked up, by
                 // index once there are many batches, so that admission stays linear.
                 let found = match many.waits.last() {
-                    Some(last) if last.ticket.batch() == batch => Some(many.waits.len() - 1),
+                    Some(last) if last.waiter.batch() == batch => Some(many.waits.len() - 1),
                     _ if many.waits.len() < INDEX_WAITS_FROM => {
-                        many.waits.iter().position(|w| w.ticket.batch() == batch)
+                        many.waits.iter().position(|w| w.waiter.batch() == batch)
                     }
                     _ => {
                         if wait_of.is_empty() {
@@ -124,7 +122,7 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
                                 many.waits
                                     .iter()
                                     .enumerate()
-                                    .map(|(i, w)| (w.ticket.batch(), i)),
+                                    .map(|(i, w)| (w.waiter.batch(), i)),
                             );
                         }
                         wait_of.get(&batch).copied()
@@ -137,14 +135,14 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
                             wait_of.insert(batch, many.waits.len());
                         }
                         many.waits.push(Wait {
-                            ticket: registrar.register(batch),
+                            waiter: registrar.register(batch),
                             slots: Vec::new(),
                             waker: None,
                         });
                         many.waits.last_mut().expect("just pushed")
                     }
                 };
-                wait.ticket.hold_edge(edge);
+                wait.waiter.hold_edge(edge);
                 wait.slots.push((position, slot));
             }
         });
@@ -270,8 +268,8 @@ const INDEX_WAITS_FROM: usize = 8;
 /// The future of [`DataLoader::load`].
 #[must_use = "a load does nothing unless awaited; dropping it withdraws the key"]
 pub struct Load<'a, L: Loader, C: CacheKey = <L as Loader>::Key> {
-    shared: &'a Arc<Shared<L, C>>,
-    state: LoadState<L>,
+    /// Dropping it withdraws the load (its waiter's `Drop`).
+    state: LoadState<'a, L, C>,
 }
 
 // Nothing in a `Load` is pinned structurally (the future never hands out `Pin<&mut>` to a
@@ -283,44 +281,32 @@ impl<L: Loader, C: CacheKey> Future for Load<'_, L, C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LoadResult<L>> {
         let this = self.get_mut();
-        if let LoadState::Waiting(ticket, _) = &mut this.state {
-            ready!(this.shared.poll_ticket(ticket, cx));
+        if let LoadState::Waiting(waiter, _) = &mut this.state {
+            ready!(waiter.poll(cx));
         }
-        Poll::Ready(match std::mem::replace(&mut this.state, LoadState::Done) {
+        Poll::Ready(match std::mem::replace(&mut this.state, LoadState::Taken) {
             LoadState::Ready(outcome) => outcome,
-            LoadState::Waiting(ticket, slot) => ticket
-                .done
-                .get(slot)
-                .expect("a completed batch answers its slots"),
-            LoadState::Done => panic!("`Load` polled after it completed"),
+            LoadState::Waiting(waiter, slot) => waiter.answer(slot),
+            LoadState::Taken => panic!("`Load` polled after it completed"),
         })
-    }
-}
-
-impl<L: Loader, C: CacheKey> Drop for Load<'_, L, C> {
-    fn drop(&mut self) {
-        if let LoadState::Waiting(ticket, _) = &self.state {
-            self.shared.leave(ticket);
-        }
     }
 }
 
 /// The future of [`DataLoader::load_many`].
 #[must_use = "a load does nothing unless awaited; dropping it withdraws the keys"]
 pub struct LoadMany<'a, L: Loader, C: CacheKey = <L as Loader>::Key> {
-    shared: &'a Arc<Shared<L, C>>,
     /// One entry per key, in order; `None` until its batch completes.
     results: Vec<Option<Outcome<L>>>,
-    /// One per batch some of the keys wait on.
-    waits: Vec<Wait<L>>,
+    /// One per batch some of the keys wait on; dropping them withdraws the keys, front to back.
+    waits: Vec<Wait<'a, L, C>>,
     /// How many of `waits` are not answered yet.
     unanswered: usize,
     /// With several batches: which of them were woken since they were last polled.
     woken: Option<Arc<Woken>>,
 }
 
-struct Wait<L: Loader> {
-    ticket: Ticket<ValueOf<L>, L::Error>,
+struct Wait<'a, L: Loader, C: CacheKey> {
+    waiter: BorrowedWaiter<'a, L, C>,
     /// (position in `results`, slot in the batch) of each key waiting on this batch; emptied
     /// once they are answered.
     slots: Vec<(u32, u32)>,
@@ -383,18 +369,16 @@ impl<L: Loader, C: CacheKey> LoadMany<'_, L, C> {
         let polled = match &wait.waker {
             Some((note, waker)) => {
                 note.noted.store(false, Ordering::Release);
-                self.shared
-                    .poll_ticket(&mut wait.ticket, &mut Context::from_waker(waker))
+                wait.waiter.poll(&mut Context::from_waker(waker))
             }
-            None => self.shared.poll_ticket(&mut wait.ticket, cx),
+            None => wait.waiter.poll(cx),
         };
         if polled.is_pending() {
             return;
         }
         for (position, slot) in std::mem::take(&mut wait.slots) {
-            self.results[position as usize] = wait.ticket.done.get(slot);
+            self.results[position as usize] = Some(wait.waiter.answer(slot));
         }
-        wait.ticket.hold_edge(None);
         self.unanswered -= 1;
     }
 
@@ -457,13 +441,5 @@ impl<L: Loader, C: CacheKey> Future for LoadMany<'_, L, C> {
                 .map(|r| r.expect("every key answered once its batches are done"))
                 .collect(),
         )
-    }
-}
-
-impl<L: Loader, C: CacheKey> Drop for LoadMany<'_, L, C> {
-    fn drop(&mut self) {
-        for wait in &self.waits {
-            self.shared.leave(&wait.ticket);
-        }
     }
 }

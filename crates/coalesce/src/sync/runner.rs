@@ -8,8 +8,8 @@ use std::task::{Context, Poll, Waker};
 
 use super::deferred::Resolver;
 use super::{Blocking, Deferred, SyncLoader, Unresolved};
-use crate::scheduler::{LoadState, Outcome, Ticket};
-use crate::{Builder, CacheKey, DataLoader, ValueOf};
+use crate::scheduler::{Admit, Outcome, OwnedWaiter};
+use crate::{Builder, CacheKey, DataLoader};
 
 /// Resolves the deferred loads of one request: what graphql-sync-dataloaders'
 /// `DeferredExecutionContext` does for a Python server.
@@ -18,13 +18,13 @@ use crate::{Builder, CacheKey, DataLoader, ValueOf};
 /// [`run`](Self::run) it, or [`resolve`](Self::resolve) the value you need.
 #[derive(Default)]
 pub struct Runner {
-    loaders: Rc<Loaders>,
+    loaders: Rc<RunnerLoaders>,
     rounds: Cell<u64>,
 }
 
 /// The loaders of one runner, shared with them (they hold it weakly).
 #[derive(Default)]
-struct Loaders {
+struct RunnerLoaders {
     /// Loaders with keys waiting for the next round, each once.
     due: RefCell<Vec<Weak<dyn Round>>>,
     /// Every loader built with the runner, to withdraw their waiting loads when it is dropped.
@@ -108,18 +108,21 @@ pub struct SyncDataLoader<S: SyncLoader, C: CacheKey = <S as SyncLoader>::Key> {
 
 struct Inner<S: SyncLoader, C: CacheKey> {
     loader: DataLoader<Blocking<S>, C>,
-    /// Loads waiting for this loader's next round.
-    waiting: RefCell<Vec<Waiting<S>>>,
+    /// Loads waiting for this loader's next round, in the order they were made. Dropping them
+    /// withdraws them from their batches and drops their continuations.
+    waiting: RefCell<Vec<Waiting<S, C>>>,
     /// Whether this loader is in the runner's `due` list.
     due: Cell<bool>,
-    runner: Weak<Loaders>,
+    runner: Weak<RunnerLoaders>,
     me: Weak<Inner<S, C>>,
 }
 
-struct Waiting<S: SyncLoader> {
-    ticket: Ticket<ValueOf<Blocking<S>>, S::Error>,
-    slot: u32,
-    resolver: Resolver<Outcome<Blocking<S>>>,
+/// Consecutive loads waiting on one batch, behind one waiter: a round's loads usually all wait
+/// on the same batch, so they cost one waiter (and one handle to the loader) between them.
+struct Waiting<S: SyncLoader, C: CacheKey> {
+    waiter: OwnedWaiter<Blocking<S>, C>,
+    /// The slot of the batch that answers each load, and where its answer goes.
+    loads: Vec<(u32, Resolver<Outcome<Blocking<S>>>)>,
 }
 
 impl<S: SyncLoader> SyncDataLoader<S>
@@ -157,22 +160,10 @@ impl<S: SyncLoader, C: CacheKey> SyncDataLoader<S, C> {
     /// Loads one key: a [`Deferred`] value or error, known once the runner has run (at once for
     /// a memoized key).
     pub fn load(&self, key: S::Key) -> Deferred<Outcome<Blocking<S>>> {
-        let deferred = match self.inner.loader.shared.admit_key(key) {
-            LoadState::Ready(outcome) => Deferred::ready(outcome),
-            LoadState::Waiting(ticket, slot) => {
-                let (deferred, resolver) = Deferred::pending();
-                let waiting = Waiting {
-                    ticket,
-                    slot,
-                    resolver,
-                };
-                self.inner.waiting.borrow_mut().push(waiting);
-                deferred
-            }
-            LoadState::Done => unreachable!("a fresh load is never handed out"),
-        };
-        self.inner.mark_due();
-        deferred
+        let mut deferred = None;
+        self.inner
+            .enqueue(std::iter::once(key), |one| deferred = Some(one));
+        deferred.expect("one deferred value per key")
     }
 
     /// Loads several keys: one result per key, in order, never failing as a whole.
@@ -180,15 +171,52 @@ impl<S: SyncLoader, C: CacheKey> SyncDataLoader<S, C> {
         &self,
         keys: impl IntoIterator<Item = S::Key>,
     ) -> Deferred<Vec<Outcome<Blocking<S>>>> {
-        Deferred::join_all(
-            keys.into_iter()
-                .map(|key| self.load(key))
-                .collect::<Vec<_>>(),
-        )
+        let keys = keys.into_iter();
+        let mut all = Vec::with_capacity(keys.size_hint().0);
+        self.inner.enqueue(keys, |one| all.push(one));
+        Deferred::join_all(all)
     }
 }
 
 impl<S: SyncLoader, C: CacheKey> Inner<S, C> {
+    /// Admits `keys` under one lock, as the futures' `load_many` does, and gives `each` every
+    /// key's deferred value, in order: ready for a memo hit, else resolved by a later round.
+    fn enqueue(
+        &self,
+        keys: impl IntoIterator<Item = S::Key>,
+        mut each: impl FnMut(Deferred<Outcome<Blocking<S>>>),
+    ) {
+        let mut waiting = self.waiting.borrow_mut();
+        self.loader.shared.admit(keys, |place, registrar| {
+            each(match place {
+                Admit::Ready(outcome) => Deferred::ready(outcome),
+                Admit::Queued { batch, slot, edge } => {
+                    let (deferred, resolver) = Deferred::pending();
+                    match waiting.last_mut() {
+                        // A load made inside a batch function has a wait-for edge of its own to
+                        // hold: it gets a waiter of its own.
+                        Some(last)
+                            if edge.is_none() && registrar.is_waiting_on(&last.waiter, batch) =>
+                        {
+                            last.loads.push((slot, resolver));
+                        }
+                        _ => {
+                            let mut waiter = registrar.register_owned(batch);
+                            waiter.hold_edge(edge);
+                            waiting.push(Waiting {
+                                waiter,
+                                loads: vec![(slot, resolver)],
+                            });
+                        }
+                    }
+                    deferred
+                }
+            });
+        });
+        drop(waiting);
+        self.mark_due();
+    }
+
     fn mark_due(&self) {
         if self.waiting.borrow().is_empty() || self.due.replace(true) {
             return;
@@ -209,21 +237,15 @@ impl<S: SyncLoader, C: CacheKey> Round for Inner<S, C> {
         self.loader.dispatch();
         let mut cx = Context::from_waker(Waker::noop());
         let mut answered = Vec::with_capacity(waiting.len());
-        // A synchronous batch completes inside the poll that starts it, so a ticket is answered
+        // A synchronous batch completes inside the poll that starts it, so a waiter is answered
         // by its first poll, unless it waits for a `max_concurrent_batches` permit, which the
         // batches polled before it free: poll again while that makes progress.
         loop {
             let before = waiting.len();
             let mut pending = Vec::new();
             for mut w in waiting {
-                match self.loader.shared.poll_ticket(&mut w.ticket, &mut cx) {
-                    Poll::Ready(()) => {
-                        let outcome = w.ticket.done.get(w.slot);
-                        answered.push((
-                            outcome.expect("a completed batch answers its slots"),
-                            w.resolver,
-                        ));
-                    }
+                match w.waiter.poll(&mut cx) {
+                    Poll::Ready(()) => answered.push(w),
                     Poll::Pending => pending.push(w),
                 }
             }
@@ -233,29 +255,22 @@ impl<S: SyncLoader, C: CacheKey> Round for Inner<S, C> {
             }
         }
         // Only a batch driven from elsewhere (an async load of the same key through `Deref`)
-        // can leave a ticket here. It is kept for a later round but does not make the loader
-        // due again, so `run` always ends; until answered, its value reads as `Unresolved`.
+        // can leave a waiter here. It is kept for a later round but does not make the loader
+        // due again, so `run` always ends; until answered, its values read as `Unresolved`.
         self.waiting.borrow_mut().extend(waiting);
         // Continuations run last, with no borrow held: they may load from any loader, this one
         // included.
-        for (outcome, resolver) in answered {
-            resolver.resolve(outcome);
+        for Waiting { waiter, loads } in answered {
+            for (slot, resolver) in loads {
+                resolver.resolve(waiter.answer(slot));
+            }
         }
     }
 
     fn withdraw(&self) {
-        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
-        for w in &waiting {
-            self.loader.shared.leave(&w.ticket);
-        }
-        // Dropping the resolvers drops their continuations, and the loaders those hold.
-        drop(waiting);
-    }
-}
-
-impl<S: SyncLoader, C: CacheKey> Drop for Inner<S, C> {
-    fn drop(&mut self) {
-        self.withdraw();
+        // Dropping the waiters withdraws them; dropping the resolvers drops their
+        // continuations, and the loaders those hold.
+        drop(std::mem::take(&mut *self.waiting.borrow_mut()));
     }
 }
 
