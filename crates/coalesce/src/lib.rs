@@ -244,10 +244,10 @@
 //!
 //! # Code without a runtime, and caches that outlive a request
 //!
-//! [`sync`] is the same loader for synchronous code: [`load`](sync::SyncDataLoader::load) returns
-//! a [`Deferred`](sync::Deferred) value, `.then` chains further loads, and a per-request
-//! [`Runner`](sync::Runner) sends one batch per loader per round (promise's and
-//! graphql-sync-dataloaders' designs, without their global queue).
+//! [`blocking`] is the same loader for synchronous code:
+//! [`load`](blocking::DataLoader::load) returns a [`Deferred`](blocking::Deferred) value, `.then`
+//! chains further loads, and a per-request [`Runner`](blocking::Runner) sends one batch per loader
+//! per round (promise's and graphql-sync-dataloaders' designs, without their global queue).
 //!
 //! [`tier`] puts a shared second-level cache behind the per-request memo, for services that run
 //! many instances: it is read and written in bulk once per batch, so batching survives, and a
@@ -305,8 +305,8 @@
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
+pub mod blocking;
 pub mod cache;
-pub mod sync;
 pub mod tier;
 
 mod builder;

@@ -157,7 +157,7 @@ pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
 
 /// A function's type name as its name (`load_users`), or `f::{{closure}}` for a closure written in
 /// function `f`.
-fn function_name(type_name: &'static str) -> &'static str {
+pub(crate) fn function_name(type_name: &'static str) -> &'static str {
     let path = type_name.split('<').next().unwrap_or(type_name);
     let mut enclosing = path;
     while let Some(outer) = enclosing.strip_suffix("::{{closure}}") {

@@ -6,7 +6,7 @@
 //! coalesce spawns nothing and owns no timer. The futures returned by `load` and `load_many`
 //! hold *waiters* ([`Waiter`](waiter::Waiter)), and the waiters do all the work themselves, so the loader runs on
 //! any executor, or none (`futures::executor::block_on`), and a batch costs no task. The
-//! synchronous loader's runner ([`crate::sync`]) holds waiters too, and polls them with a no-op
+//! blocking loader's runner ([`crate::blocking`]) holds waiters too, and polls them with a no-op
 //! waker.
 //!
 //! All shared state of one loader sits in [`State`], behind one `std::sync::Mutex`. The lock is

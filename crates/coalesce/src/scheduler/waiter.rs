@@ -1,4 +1,4 @@
-//! The waiter API, through which the futures and the synchronous loader's runner use the state
+//! The waiter API, through which the futures and the blocking loader's runner use the state
 //! machine: admission ([`Shared::admit_key`], or [`Shared::admit`] with a [`Registrar`] to
 //! register waiters), [`Waiter::poll`], which drives the batch when it is the waiter's turn,
 //! [`Waiter::answer`], and the waiter's `Drop`, which withdraws it.
@@ -40,7 +40,7 @@ pub(crate) struct Waiter<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> {
 /// The waiter of a `Load` or `LoadMany` future.
 pub(crate) type BorrowedWaiter<'a, L, C> = Waiter<L, C, &'a Arc<Shared<L, C>>>;
 
-/// The waiter of a synchronous loader's loads.
+/// The waiter of a blocking loader's loads.
 pub(crate) type OwnedWaiter<L, C> = Waiter<L, C, Arc<Shared<L, C>>>;
 
 impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {

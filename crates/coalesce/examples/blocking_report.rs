@@ -1,17 +1,17 @@
-//! A synchronous report on SQLite (rusqlite, no async runtime): the seeds' messages with their
-//! posters, and bands with their albums, through `SyncDataLoader`s.
+//! A synchronous report on SQLite (rusqlite, no async runtime): messages with their posters, and
+//! bands with their albums, through blocking `DataLoader`s.
 //!
 //! Resolving each poster and each band's albums with its own query would cost 1 + 20 = 21 and
 //! 1 + 100 = 101 queries; the loaders make it 2 and 2.
 //!
 //! ```sh
-//! cargo run -p coalesce --example sync_report
+//! cargo run -p coalesce --example blocking_report
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use coalesce::sync::{Deferred, Runner, SyncDataLoader, SyncLoader};
+use coalesce::blocking::{self, Deferred, Runner};
 use coalesce::{Grouped, by_key, group_by};
 use rusqlite::{Connection, params_from_iter};
 
@@ -102,7 +102,7 @@ fn placeholders(n: usize) -> String {
 /// Users by primary key: one `WHERE id IN (...)` per batch.
 struct Users(Arc<Database>);
 
-impl SyncLoader for Users {
+impl blocking::Loader for Users {
     type Key = i64;
     type Output = std::collections::HashMap<i64, User>;
     type Error = Arc<rusqlite::Error>;
@@ -125,7 +125,7 @@ impl SyncLoader for Users {
 /// Albums by their band, the foreign key: one list per band, empty for a band with none.
 struct AlbumsByBand(Arc<Database>);
 
-impl SyncLoader for AlbumsByBand {
+impl blocking::Loader for AlbumsByBand {
     type Key = i64;
     type Output = Grouped<i64, Album>;
     type Error = Arc<rusqlite::Error>;
@@ -150,8 +150,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // One runner and fresh loaders per report (per request, in a server).
     let runner = Runner::new();
-    let users = SyncDataLoader::new(&runner, Users(db.clone()));
-    let albums = SyncDataLoader::new(&runner, AlbumsByBand(db.clone()));
+    let users = blocking::DataLoader::new(&runner, Users(db.clone()));
+    let albums = blocking::DataLoader::new(&runner, AlbumsByBand(db.clone()));
 
     println!("Messages:");
     let messages = db.query(
@@ -168,7 +168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let one_by_one = 1 + messages.iter().filter(|m| m.1.is_some()).count();
     let lines = Deferred::join_all(messages.into_iter().map(|(id, poster_id, message)| {
         let poster = match poster_id {
-            // A message without a poster costs no query, as in the seed.
+            // A message without a poster costs no query.
             None => Deferred::ready(Ok(None)),
             Some(poster_id) => users.load(poster_id),
         };

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-/// A value not known yet: what [`SyncDataLoader::load`](super::SyncDataLoader::load) returns,
+/// A value not known yet: what [`DataLoader::load`](super::DataLoader::load) returns,
 /// the equivalent of promise's `Promise` and graphql-sync-dataloaders' `SyncFuture`.
 ///
 /// Work is chained on with [`map`](Self::map) (a plain function of the value),
@@ -17,7 +17,7 @@ use std::rc::Rc;
 /// A `Deferred` is neither `Send` nor `Sync`: it belongs to the thread whose runner resolves it.
 ///
 /// ```
-/// use coalesce::sync::Deferred;
+/// use coalesce::blocking::Deferred;
 ///
 /// let seven = Deferred::ready(3).map(|n| n + 1).then(|n| Deferred::ready(n + 3));
 /// assert_eq!(seven.try_take().unwrap(), 7);
@@ -102,7 +102,7 @@ impl<T: 'static> Deferred<T> {
     /// All the values, in order, once each is known.
     ///
     /// ```
-    /// use coalesce::sync::Deferred;
+    /// use coalesce::blocking::Deferred;
     ///
     /// let all = Deferred::join_all([Deferred::ready(1), Deferred::ready(2)]);
     /// assert_eq!(all.try_take().unwrap(), [1, 2]);
@@ -164,7 +164,7 @@ impl<V: 'static, E: 'static> Deferred<Result<V, E>> {
     /// the caller sees the real error, not a generic one.
     ///
     /// ```
-    /// use coalesce::sync::Deferred;
+    /// use coalesce::blocking::Deferred;
     ///
     /// let ok = Deferred::ready(Ok::<u32, String>(2)).and_then(|n| Deferred::ready(Ok(n * 10)));
     /// assert_eq!(ok.try_take().unwrap(), Ok(20));

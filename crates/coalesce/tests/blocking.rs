@@ -1,4 +1,4 @@
-//! The synchronous loader: deferred loads, chaining, rounds, and the core's semantics.
+//! The blocking loader: deferred loads, chaining, rounds, and the core's semantics.
 
 mod common;
 
@@ -6,16 +6,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use coalesce::LoadError;
-use coalesce::sync::{Blocking, Deferred, Runner, SyncDataLoader, SyncLoader, Unresolved};
+use coalesce::blocking::{self, Deferred, Runner, Unresolved};
 use common::{MISSING, TestError, echo_value};
 
-/// Synchronous twin of `common::Echo`: `key * 10`, per-key errors from `MISSING` on.
+/// Blocking twin of `common::Echo`: `key * 10`, per-key errors from `MISSING` on.
 #[derive(Clone, Default)]
-struct SyncEcho {
+struct BlockingEcho {
     calls: common::Calls,
 }
 
-impl SyncLoader for SyncEcho {
+impl blocking::Loader for BlockingEcho {
     type Key = u64;
     type Output = Vec<Result<u64, TestError>>;
     type Error = TestError;
@@ -26,15 +26,52 @@ impl SyncLoader for SyncEcho {
     }
 }
 
-fn sync_echo(runner: &Runner) -> (SyncDataLoader<SyncEcho>, common::Calls) {
-    let echo = SyncEcho::default();
-    (SyncDataLoader::new(runner, echo.clone()), echo.calls)
+fn blocking_echo(runner: &Runner) -> (blocking::DataLoader<BlockingEcho>, common::Calls) {
+    let echo = BlockingEcho::default();
+    (blocking::DataLoader::new(runner, echo.clone()), echo.calls)
+}
+
+/// A `from_fn` loader's type, as a user writes it down.
+type Squares = blocking::FnLoader<u64, Vec<Result<u64, TestError>>, TestError>;
+
+fn square_all(keys: &[u64]) -> Result<Vec<Result<u64, TestError>>, TestError> {
+    Ok(keys.iter().map(|k| Ok(k * k)).collect())
+}
+
+/// A request's blocking loaders, kept in a struct.
+struct ReportLoaders {
+    squares: blocking::DataLoader<Squares>,
+}
+
+#[test]
+fn a_from_fn_loader_can_be_a_struct_field_and_its_loads_have_a_nameable_type() {
+    let runner = Runner::new();
+    let loaders = ReportLoaders {
+        squares: blocking::DataLoader::new(&runner, blocking::from_fn(square_all)),
+    };
+    let four: Deferred<blocking::LoadResult<Squares>> = loaders.squares.load(2);
+    assert_eq!(runner.resolve(four).unwrap().unwrap(), 4);
+}
+
+#[test]
+fn a_blocking_loader_is_named_after_its_batch_function_unless_named() {
+    let runner = Runner::new();
+    let (echo, _) = blocking_echo(&runner);
+    let squares = blocking::DataLoader::new(&runner, blocking::from_fn(square_all));
+    assert_eq!(
+        (echo.name(), squares.name()),
+        ("BlockingEcho", "square_all")
+    );
+    let named = blocking::DataLoader::builder(BlockingEcho::default())
+        .name("users")
+        .build(&runner);
+    assert_eq!(named.name(), "users");
 }
 
 #[test]
 fn loads_made_before_the_runner_runs_share_one_batch() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     let a = users.load(1);
     let b = users.load(2);
     assert!(!a.is_ready());
@@ -53,7 +90,7 @@ fn loads_made_before_the_runner_runs_share_one_batch() {
 fn best_friends_of_two_users_cost_two_batch_calls_not_four() {
     // promise's DataLoader: load(1).then(user => load(user.best_friend_id)), twice.
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     let friend_of = |id| {
         let users = users.clone();
         users.load(id).and_then(move |v| users.load(v + 1))
@@ -68,7 +105,7 @@ fn best_friends_of_two_users_cost_two_batch_calls_not_four() {
 #[test]
 fn chains_three_deep_cost_one_batch_per_level() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     let chains: Vec<_> = (1..=5)
         .map(|k| {
             let (u1, u2) = (users.clone(), users.clone());
@@ -91,8 +128,8 @@ fn chains_three_deep_cost_one_batch_per_level() {
 #[test]
 fn a_chain_through_two_loaders_batches_each_per_round() {
     let runner = Runner::new();
-    let (users, user_calls) = sync_echo(&runner);
-    let (albums, album_calls) = sync_echo(&runner);
+    let (users, user_calls) = blocking_echo(&runner);
+    let (albums, album_calls) = blocking_echo(&runner);
     let loads: Vec<_> = (1..=3)
         .map(|k| {
             let albums = albums.clone();
@@ -110,7 +147,7 @@ fn a_chain_through_two_loaders_batches_each_per_round() {
 #[test]
 fn load_many_answers_each_key_in_order_never_failing_as_a_whole() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     let all = runner.resolve(users.load_many([3, MISSING, 1])).unwrap();
     assert_eq!(all[0].as_ref().unwrap(), &30);
     assert!(all[1].as_ref().unwrap_err().is_key_error());
@@ -121,7 +158,7 @@ fn load_many_answers_each_key_in_order_never_failing_as_a_whole() {
 #[test]
 fn a_runner_with_nothing_pending_runs_no_round() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     assert_eq!(runner.run(), 0);
     users.prime(1, 5);
     assert_eq!(
@@ -135,7 +172,7 @@ fn a_runner_with_nothing_pending_runs_no_round() {
 #[test]
 fn the_real_per_key_error_reaches_the_caller_through_then() {
     let runner = Runner::new();
-    let (users, _) = sync_echo(&runner);
+    let (users, _) = blocking_echo(&runner);
     let chained = {
         let users = users.clone();
         users.load(MISSING).and_then(move |v| users.load(v + 1))
@@ -149,7 +186,7 @@ fn the_real_per_key_error_reaches_the_caller_through_then() {
 #[test]
 fn an_error_made_inside_then_reaches_the_caller() {
     let runner = Runner::new();
-    let (users, _) = sync_echo(&runner);
+    let (users, _) = blocking_echo(&runner);
     let checked = users.load(4).map(|r| match r {
         Ok(v) if v > 10 => Err(format!("user {v} is banned")),
         other => other.map_err(|e| e.to_string()),
@@ -163,7 +200,7 @@ fn an_error_made_inside_then_reaches_the_caller() {
 #[test]
 fn memoized_values_are_not_fetched_again_and_clear_forgets_them() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     runner.resolve(users.load(1)).unwrap().unwrap();
     runner.resolve(users.load(1)).unwrap().unwrap();
     assert_eq!(calls.count(), 1);
@@ -177,7 +214,7 @@ fn memoized_values_are_not_fetched_again_and_clear_forgets_them() {
 #[test]
 fn prime_answers_a_deferred_load_without_a_fetch() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     let queued = users.load(7);
     users.prime(7, 70_000);
     assert_eq!(runner.resolve(queued).unwrap().unwrap(), 70_000);
@@ -188,9 +225,9 @@ fn prime_answers_a_deferred_load_without_a_fetch() {
 fn whole_batch_error_reaches_every_load_and_is_not_cached() {
     let runner = Runner::new();
     let attempts = Arc::new(AtomicUsize::new(0));
-    let users = SyncDataLoader::new(
+    let users = blocking::DataLoader::new(
         &runner,
-        coalesce::sync::from_fn({
+        blocking::from_fn({
             let attempts = attempts.clone();
             move |keys: &[u64]| {
                 if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -219,9 +256,9 @@ fn whole_batch_error_reaches_every_load_and_is_not_cached() {
 fn wrong_length_and_panics_fail_the_batch_and_leave_the_loader_usable() {
     let runner = Runner::new();
     let calls = Arc::new(AtomicUsize::new(0));
-    let users = SyncDataLoader::new(
+    let users = blocking::DataLoader::new(
         &runner,
-        coalesce::sync::from_fn({
+        blocking::from_fn({
             let calls = calls.clone();
             move |keys: &[u64]| match calls.fetch_add(1, Ordering::SeqCst) {
                 0 => Ok(vec![]),
@@ -253,10 +290,10 @@ fn wrong_length_and_panics_fail_the_batch_and_leave_the_loader_usable() {
 #[test]
 fn max_batch_size_and_cache_key_fn_apply_as_for_the_async_loader() {
     let runner = Runner::new();
-    let echo = SyncEcho::default();
-    let users = coalesce::Builder::with_cache_key(Blocking(echo.clone()), |k: &u64| k % 100)
+    let echo = BlockingEcho::default();
+    let users = blocking::Builder::with_cache_key(echo.clone(), |k: &u64| k % 100)
         .max_batch_size(2)
-        .build_sync(&runner);
+        .build(&runner);
     let all = runner
         .resolve(users.load_many([1, 2, 3, 101, 4, 5]))
         .unwrap();
@@ -270,9 +307,9 @@ fn max_batch_size_and_cache_key_fn_apply_as_for_the_async_loader() {
 #[test]
 fn a_mapped_result_gives_none_for_missing_keys() {
     let runner = Runner::new();
-    let users = SyncDataLoader::new(
+    let users = blocking::DataLoader::new(
         &runner,
-        coalesce::sync::from_fn(|ids: &[u64]| {
+        blocking::from_fn(|ids: &[u64]| {
             Ok::<_, TestError>(coalesce::by_key(
                 ids.iter().copied().filter(|id| id % 2 == 0),
                 |id| *id,
@@ -289,14 +326,14 @@ fn a_mapped_result_gives_none_for_missing_keys() {
 #[test]
 fn reading_a_value_before_the_runner_runs_is_an_error_not_a_hang() {
     let runner = Runner::new();
-    let (users, _) = sync_echo(&runner);
+    let (users, _) = blocking_echo(&runner);
     assert_eq!(users.load(1).try_take().unwrap_err(), Unresolved);
 }
 
 #[test]
 fn a_load_bound_to_another_runner_reads_as_unresolved() {
     let (mine, theirs) = (Runner::new(), Runner::new());
-    let (users, calls) = sync_echo(&theirs);
+    let (users, calls) = blocking_echo(&theirs);
     let err = mine.resolve(users.load(1)).unwrap_err();
     assert!(err.to_string().contains("never dispatched"), "{err}");
     assert_eq!(calls.count(), 0);
@@ -305,7 +342,7 @@ fn a_load_bound_to_another_runner_reads_as_unresolved() {
 #[test]
 fn a_loader_dropped_with_loads_pending_leaves_them_unresolved() {
     let runner = Runner::new();
-    let (users, calls) = sync_echo(&runner);
+    let (users, calls) = blocking_echo(&runner);
     let orphan = users.load(1);
     drop(users);
     assert_eq!(runner.resolve(orphan).unwrap_err(), Unresolved);
@@ -321,9 +358,9 @@ fn two_threads_with_their_own_loaders_never_see_each_others_keys() {
             let seen = seen.clone();
             std::thread::spawn(move || {
                 let runner = Runner::new();
-                let users = SyncDataLoader::new(
+                let users = blocking::DataLoader::new(
                     &runner,
-                    coalesce::sync::from_fn({
+                    blocking::from_fn({
                         let seen = seen.clone();
                         move |keys: &[u64]| {
                             seen.lock().unwrap().push((base, keys.to_vec()));
@@ -361,7 +398,7 @@ fn a_runner_dropped_with_chained_loads_pending_frees_its_loaders() {
     // loader -> waiting load -> continuation -> loader would be a cycle that never frees.
     let token = Arc::new(());
     struct Tracked(#[allow(dead_code)] Arc<()>);
-    impl SyncLoader for Tracked {
+    impl blocking::Loader for Tracked {
         type Key = u64;
         type Output = Vec<Result<u64, TestError>>;
         type Error = TestError;
@@ -371,7 +408,7 @@ fn a_runner_dropped_with_chained_loads_pending_frees_its_loaders() {
     }
     {
         let runner = Runner::new();
-        let users = SyncDataLoader::new(&runner, Tracked(token.clone()));
+        let users = blocking::DataLoader::new(&runner, Tracked(token.clone()));
         let _chained = {
             let again = users.clone();
             users.load(1).and_then(move |v| again.load(v + 1))
@@ -388,7 +425,7 @@ fn a_runner_dropped_with_chained_loads_pending_frees_its_loaders() {
 #[test]
 fn a_chain_of_a_hundred_thousand_maps_resolves_without_deep_recursion() {
     let runner = Runner::new();
-    let (users, _) = sync_echo(&runner);
+    let (users, _) = blocking_echo(&runner);
     let mut chain = users.load(1).map(|r| r.unwrap());
     for _ in 0..100_000 {
         chain = chain.map(|v| v + 1);
