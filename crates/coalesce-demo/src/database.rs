@@ -281,7 +281,7 @@ impl Database {
         Ok(())
     }
 
-    /// Inserts the seeds' rows unless there already are users: a PostgreSQL database that holds
+    /// Inserts the demo's rows unless there already are users: a PostgreSQL database that holds
     /// data is served as it is. `ON CONFLICT DO NOTHING` lets two servers starting on the same
     /// empty database both succeed.
     async fn seed_if_empty(&self) -> Result<(), sqlx::Error> {

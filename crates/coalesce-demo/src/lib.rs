@@ -1,5 +1,6 @@
 //! `coalesce-demo`: a GraphQL server on a real database that shows the N+1 problem, and
-//! coalesce's cure, on the seeds' own schemas.
+//! coalesce's cure, on the schemas of the classic DataLoader examples (messages and posters,
+//! users and friends, bands and albums).
 //!
 //! `{ messages { poster { name } } }` resolves `poster` once per message. Written naively, each of
 //! those resolvers runs its own `SELECT`: 1 statement for the messages and 20 for the posters.

@@ -2,10 +2,11 @@
 //!
 //! Each loader owns the request's [`Queries`], so a batch is one counted statement, and lives in
 //! the request's [`Loaders`]: a memo never outlives its request, nor serves one caller's rows to
-//! another (the seeds' `get_context`).
+//! another (the per-request `get_context` of Strawberry and Ariadne).
 
 use std::collections::HashMap;
 
+use coalesce::tier::Tier;
 use coalesce::{Builder, DataLoader, Grouped, Loader, Loaders, ValueOf, by_key, group_by};
 use coalesce_redis::{Redis, RedisCache};
 use serde::Serialize;
@@ -31,7 +32,7 @@ pub struct MessagesByPosterLoader(Queries);
 /// Bands by id; an id with no band loads as `None`.
 pub struct BandLoader(Queries);
 
-/// Each band's albums: the seeds' one-to-many example.
+/// Each band's albums: the one-to-many loader.
 pub struct AlbumsByBandLoader(Queries);
 
 /// The Redis tier of `serve --redis`, shared by every request of every instance: users, bands
@@ -176,11 +177,9 @@ where
     L: Shared,
     ValueOf<L>: Serialize + DeserializeOwned,
 {
-    let builder = options(loader, name, max_keys);
-    match shared {
-        Some(shared) => builder.value_cache(shared.cache::<L>(name)).build(),
-        None => builder.build(),
-    }
+    options(loader, name, max_keys)
+        .value_cache(shared.map(|shared| Tier::from(shared.cache::<L>(name))))
+        .build()
 }
 
 impl Loader for UserLoader {

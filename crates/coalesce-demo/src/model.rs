@@ -1,4 +1,4 @@
-//! The rows of the seeds' schemas, as the database stores them.
+//! The rows of the demo's tables, as the database stores them.
 //!
 //! Each row keeps its foreign keys as plain ids rather than nested objects: following a key is a
 //! GraphQL field's job, and doing it field by field is exactly where the N+1 problem lives.

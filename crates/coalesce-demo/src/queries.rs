@@ -89,7 +89,7 @@ impl Queries {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// Every user, by id: the seeds' `getAllPeople`.
+    /// Every user, by id: a `getAllPeople` list field's statement.
     pub async fn all_users(&self) -> Result<Vec<User>, sqlx::Error> {
         let rows: Vec<UserRow> = self.fetch_all(&format!("{USERS} ORDER BY id")).await?;
         Ok(rows.into_iter().map(user).collect())

@@ -1,5 +1,5 @@
-//! The GraphQL schema of the seeds: messages and their posters, users and their friends, bands
-//! and their albums.
+//! The GraphQL schema of the classic DataLoader examples: messages and their posters, users and
+//! their friends, bands and their albums.
 //!
 //! Every field that follows a key asks the request's [`Source`], so the same resolvers serve the
 //! batched and the naive mode.
@@ -14,7 +14,7 @@ use crate::source::Source;
 pub type DemoSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The deepest a query may nest. GraphiQL's own introspection query nests 15 deep (graphql-js's
-/// default `typeDepth` of 9 inside `__schema.types.fields.args.type`); the seeds' queries need 4.
+/// default `typeDepth` of 9 inside `__schema.types.fields.args.type`); the example queries need 4.
 pub const MAX_DEPTH: usize = 15;
 
 /// The most a query may cost, where a field costs 1 and a list multiplies its items' cost by the
@@ -58,7 +58,7 @@ impl Query {
         }
     }
 
-    /// Every user (the seeds' `getAllPeople`); the rows also fill the user loader's memo.
+    /// Every user (a `getAllPeople` list field); the rows also fill the user loader's memo.
     #[graphql(complexity = "list_cost(seed::USERS as usize, child_complexity)")]
     async fn users(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
         Ok(source(ctx)?.all_users().await?)

@@ -7,11 +7,11 @@
 
 use crate::model::{Album, Band, Id, Message, User};
 
-/// How many users the seed creates, ids `1..=USERS`.
+/// How many users the demo data has, ids `1..=USERS`.
 pub const USERS: Id = 100;
-/// How many messages the seed creates, all with a poster.
+/// How many messages the demo data has, all with a poster.
 pub const MESSAGES: Id = 20;
-/// How many bands the seed creates.
+/// How many bands the demo data has.
 pub const BANDS: Id = 100;
 /// The most friends a seeded user has; the estimate behind `friends`' query complexity.
 pub const MAX_FRIENDS: usize = 7;

@@ -72,6 +72,9 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
         loop {
             if self.answers.are_published() {
                 self.answered = true;
+                // Answered: it waits for nothing now, so its wait-for edge goes (a stale one
+                // could later be taken for half of a cycle).
+                self.edge = None;
                 return Poll::Ready(());
             }
             let mut state = shared.lock();
@@ -79,6 +82,8 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
             // under the lock cannot miss it, and the batch below is still this waiter's.
             if self.answers.are_published() {
                 self.answered = true;
+                // Answered: its edge goes, as above.
+                self.edge = None;
                 return Poll::Ready(());
             }
             let mut unblocked = None;
