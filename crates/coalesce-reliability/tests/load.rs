@@ -40,9 +40,9 @@ const CONCURRENCY: usize = 64;
 const DEFAULT_REQUESTS: usize = 2_000;
 /// Requests per burst: two per client, so that the burst ends once the server's queues are
 /// full, with half its requests in flight. That end, with every request dropped at once, is the
-/// cancellation most likely to cut the server off in the middle of its work on the database
-/// (in about one burst in five, by the demo that lost its in-memory database that way): many
-/// bursts, many chances.
+/// cancellation most likely to cut the server off in the middle of its work on the database:
+/// many bursts, many chances. (The demo that lost its in-memory database that way lost it
+/// within the 8 bursts of the warm-up on every seed tried.)
 const BURST: usize = 2 * CONCURRENCY;
 /// Requests sent right after the measured run, all awaited: the next requests, whose answers a
 /// cancelled request must not have changed.
