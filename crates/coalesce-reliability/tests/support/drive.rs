@@ -113,6 +113,29 @@ pub struct Load {
 }
 
 impl Load {
+    /// An empty load to gather others into ([`Load::absorb`]), with room for `capacity`
+    /// requests: allocated once, before a memory measurement, rather than a little with each
+    /// load gathered.
+    pub fn gathering(capacity: usize) -> Load {
+        Load {
+            start: Instant::now(),
+            per_worker: vec![Vec::with_capacity(capacity)],
+        }
+    }
+
+    /// Moves the requests of `other`, a load that started after this one, into this one.
+    pub fn absorb(&mut self, other: Load) {
+        let shift = u32::try_from((other.start - self.start).as_micros()).unwrap_or(u32::MAX);
+        let all = &mut self.per_worker[0];
+        for sample in other.per_worker.into_iter().flatten() {
+            all.push(Sample {
+                sent_us: sample.sent_us.saturating_add(shift),
+                answered_us: sample.answered_us.saturating_add(shift),
+                ..sample
+            });
+        }
+    }
+
     /// Every request, in no particular order.
     pub fn samples(&self) -> impl Iterator<Item = &Sample> {
         self.per_worker.iter().flatten()
