@@ -57,7 +57,7 @@ impl HttpDemo {
 
     /// Sends `requests` POSTs of `query` to the server in `mode`, [`CONCURRENCY`] at a time,
     /// after one untimed request that opens the connections. Every answer is checked, after the
-    /// timed part: status 200, no errors, the seeds' data. The run's batches are the SQL
+    /// timed part: status 200, no errors, the expected data. The run's batches are the SQL
     /// statements the timed answers say they cost.
     ///
     /// Panics if any answer is wrong, saying how many were and why the first was.

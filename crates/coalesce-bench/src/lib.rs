@@ -11,7 +11,7 @@
 //!   ([`report`]), with the allocation rows counted by [`alloc::CountingAllocator`];
 //! - `cargo bench -p coalesce-bench` runs the same scenarios under criterion, per library.
 //!
-//! The scenarios, numbered as in the issue:
+//! The scenarios, numbered as in README's Performance table:
 //!
 //! 1. 1000 distinct keys in one frame, by a `join_all` of loads, against the floor of the bare
 //!    `join_all` ([`scenario::JoinAll`], [`scenario::bare_join_all`]), and by one `load_many`
@@ -20,13 +20,13 @@
 //! 3. cache hits on a loaded key ([`scenario::CacheHit`]);
 //! 4. three dependent loads, the latency of a nested query ([`scenario::Chain`]);
 //! 5. 64 tasks loading overlapping keys on two workers ([`scenario::Tasks`]);
-//! 6. async-graphql executing the seeds' queries over an in-memory source
+//! 6. async-graphql executing the demo's queries over an in-memory source
 //!    ([`graphql::GraphqlQuery`]);
 //! 7. the demo server over HTTP on SQLite, batched against naive ([`http::HttpDemo`]);
 //! 8. allocations per load for 1 and 3 ([`alloc`]).
 //!
 //! Every scenario checks its answers: the micro scenarios each value, 6 and 7 every response's
-//! data against the seeds' ([`verify`]), so that a library or a server that answers wrong, or a
+//! data against the expected answers ([`verify`]), so that a library or a server that answers wrong, or a
 //! server that has lost its database and answers errors fast, stops the run instead of
 //! posting a figure.
 

@@ -1,4 +1,4 @@
-//! The comparison run: every scenario of the issue, every contender, in one process, as rows.
+//! The comparison run: every scenario, every contender, in one process, as rows.
 //!
 //! Contenders take turns sample by sample, so that a slow patch of the machine (a compile in
 //! another terminal, frequency scaling) falls on all of them rather than on one; each figure is
@@ -63,7 +63,7 @@ const NARROW: u64 = 100;
 /// Cache hits per round: scenario 3.
 const HITS: u64 = 1000;
 
-/// Runs every scenario and returns the table's rows, in the issue's order. The allocation rows
+/// Runs every scenario and returns the table's rows, in the table's order. The allocation rows
 /// are left out unless [`alloc::CountingAllocator`] is the global allocator.
 pub fn run(config: Config) -> Vec<Row> {
     let rt = scenario::runtime();

@@ -118,7 +118,7 @@ pub enum Target {
 /// One scenario's figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// The scenario's number in the issue, such as `1a`.
+    /// The scenario's number in the table, such as `1a`.
     pub id: &'static str,
     /// What the row measures, for a reader.
     pub scenario: String,

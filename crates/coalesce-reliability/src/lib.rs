@@ -1,7 +1,7 @@
 //! Reliability tests of `coalesce-demo`, in `tests/`; this library is empty.
 //!
 //! - `load`: the batched demo on in-memory SQLite, a SQLite file and PostgreSQL answers a
-//!   bounded, concurrent mix of the seeds' queries, through clients that cancel their requests
+//!   bounded, concurrent mix of the demo's four example queries, through clients that cancel their requests
 //!   half-way and bursts that end with every request dropped in flight, without an error, at the
 //!   same cost per query, and answers the next requests as a lone request; its resident memory
 //!   stays flat;

@@ -4,7 +4,7 @@
 //! tier that outlives requests and is shared between instances, such as Redis (the
 //! `coalesce-redis` crate). Where that tier is consulted decides whether batching survives:
 //! looking it up inside `load` costs one round trip per key and broke batching in
-//! java-dataloader once (their #90). coalesce consults it inside the batch, in bulk, as
+//! java-dataloader once (java-dataloader#90). coalesce consults it inside the batch, in bulk, as
 //! java-dataloader's `ValueCache` does now:
 //!
 //! 1. the memo answers what it can, and de-duplicates the rest, as without a tier;

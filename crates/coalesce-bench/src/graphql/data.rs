@@ -11,7 +11,7 @@ use crate::dataset::Dataset;
 /// Users by id: the `poster` of each message.
 pub struct Users(HashMap<Id, User>);
 
-/// Each band's albums, in id order: the seeds' one-to-many loader.
+/// Each band's albums, in id order: the one-to-many loader.
 pub struct AlbumsByBand(HashMap<Id, Vec<Album>>);
 
 impl Users {

@@ -1,4 +1,4 @@
-//! Scenario 6: async-graphql executing the seeds' queries over an in-memory source, its fields
+//! Scenario 6: async-graphql executing the demo's queries over an in-memory source, its fields
 //! following keys through each library's loaders in turn.
 //!
 //! What a request costs end to end in the executor: parsing, validation, resolving and
@@ -54,7 +54,7 @@ impl SeedQuery {
         }
     }
 
-    /// The `data` of a correct answer, built from the seeds without a loader.
+    /// The `data` of a correct answer, built from the data without a loader.
     pub fn expected(self) -> Value {
         match self {
             SeedQuery::Messages => {

@@ -112,7 +112,7 @@ impl Meter {
     }
 }
 
-/// Worker threads of the runtime: two, the machine kind the reference figures are for.
+/// Worker threads of the runtime: two, the machine kind the reference figures are for.
 pub const WORKERS: usize = 2;
 
 /// The runtime every scenario runs on: multi-thread with [`WORKERS`] workers, with I/O and
