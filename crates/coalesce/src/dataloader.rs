@@ -195,13 +195,40 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     ///
     /// Does nothing when the loader was built with [`cache(false)`](Builder::cache).
     pub fn prime(&self, key: L::Key, value: ValueOf<L>) -> &Self {
-        self.shared.prime(std::iter::once((key, value)), false);
+        self.shared.prime(std::iter::once((key, Ok(value))), false);
         self
     }
 
     /// [`prime`](Self::prime)s each `(key, value)` pair.
     pub fn prime_many(&self, entries: impl IntoIterator<Item = (L::Key, ValueOf<L>)>) -> &Self {
-        self.shared.prime(entries, false);
+        self.shared
+            .prime(entries.into_iter().map(|(k, v)| (k, Ok(v))), false);
+        self
+    }
+
+    /// Memoizes an error for `key` (graphql/dataloader's `prime(key, new Error(...))`): its loads
+    /// fail with [`LoadError::Key`](crate::LoadError::Key) carrying `error`, as if the batch
+    /// function had returned it for that key, and the batch function is not called for it. Like
+    /// [`prime`](Self::prime), never overwrites, and answers a load of `key` queued in a batch
+    /// not yet sent.
+    ///
+    /// ```
+    /// use coalesce::{DataLoader, LoadError};
+    ///
+    /// let users = DataLoader::new(coalesce::from_fn(|ids: Vec<u64>| async move {
+    ///     Ok::<_, String>(ids.iter().map(|id| Ok(format!("user {id}"))).collect::<Vec<_>>())
+    /// }));
+    /// users.prime_error(7, "user 7 is banned".to_string());
+    /// # futures::executor::block_on(async {
+    /// let err = users.load(7).await.unwrap_err();
+    /// assert!(matches!(err, LoadError::Key(_)));
+    /// assert_eq!(err.to_string(), "user 7 is banned");
+    /// assert_eq!(users.stats().batches, 0, "the batch function was not called");
+    /// # });
+    /// ```
+    pub fn prime_error(&self, key: L::Key, error: L::Error) -> &Self {
+        self.shared
+            .prime(std::iter::once((key, Err(Arc::new(error)))), false);
         self
     }
 
@@ -209,7 +236,7 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     /// Loads already waiting for a fetch of `key` still get the fetched value; later loads get
     /// `value`.
     pub fn force_prime(&self, key: L::Key, value: ValueOf<L>) -> &Self {
-        self.shared.prime(std::iter::once((key, value)), true);
+        self.shared.prime(std::iter::once((key, Ok(value))), true);
         self
     }
 
@@ -218,7 +245,8 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
         &self,
         entries: impl IntoIterator<Item = (L::Key, ValueOf<L>)>,
     ) -> &Self {
-        self.shared.prime(entries, true);
+        self.shared
+            .prime(entries.into_iter().map(|(k, v)| (k, Ok(v))), true);
         self
     }
 

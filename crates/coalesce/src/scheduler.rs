@@ -127,7 +127,7 @@ use crate::{CacheEntry, CacheKey, LoadError, Loader, Schedule, Stats, ValueOf};
 /// A load's answer.
 pub(crate) type Outcome<L> = crate::LoadResult<L>;
 
-type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
+pub(crate) type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
 type MemoOf<L, C> = Memo<C, Entry<L>>;
 type Tier<L, C> = crate::tier::Tier<C, ValueOf<L>>;
 
@@ -193,7 +193,7 @@ struct Batch<L: Loader, C: CacheKey> {
     /// entry when the batch completes.
     cache_keys: Vec<C>,
     /// Slots answered by `prime` before the batch was sent: not sent to the batch function.
-    primed: Vec<(u32, ValueOf<L>)>,
+    primed: Vec<(u32, Entry<L>)>,
     slots: u32,
     /// One entry per waiter (a `load`, a `load_many` with keys in this batch, or a blocking
     /// loader's loads of one round); `None` until the waiter is first polled and after it is
@@ -427,7 +427,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
 /// Puts the answers of primed slots (sorted by slot) among the answers for the others.
 fn merge_primed<V, E, T>(
     sent: Vec<T>,
-    primed: Vec<(u32, V)>,
+    primed: Vec<(u32, CacheEntry<V, E>)>,
     convert: impl Fn(T) -> Result<V, LoadError<E>>,
 ) -> Vec<Result<V, LoadError<E>>> {
     if primed.is_empty() {
@@ -438,7 +438,7 @@ fn merge_primed<V, E, T>(
     let mut primed = primed.into_iter().peekable();
     (0..total as u32)
         .map(|slot| match primed.next_if(|&(s, _)| s == slot) {
-            Some((_, value)) => Ok(value),
+            Some((_, entry)) => entry.map_err(LoadError::Key),
             None => convert(sent.next().expect("one sent answer per unprimed slot")),
         })
         .collect()

@@ -431,3 +431,23 @@ fn a_key_cleared_while_queued_and_loaded_again_is_answered_both_times() {
     block_on(loader.load(1)).unwrap();
     assert_eq!(calls.count(), 1, "the second slot's answer was memoized");
 }
+
+#[test]
+fn a_key_primed_with_an_error_fails_with_it_and_is_never_fetched() {
+    let (loader, calls) = common::echo();
+    // Queued first, in the open batch: the prime answers it and takes it out of the batch.
+    let mut queued = loader.load(7);
+    let _ = common::poll_once(&mut queued);
+    loader.prime_error(7, TestError("user 7 is banned".into()));
+    let (seven, eight) = block_on(async { futures::join!(queued, loader.load(8)) });
+    let err = seven.unwrap_err();
+    assert!(err.is_key_error());
+    assert_eq!(err.to_string(), "user 7 is banned");
+    assert_eq!(eight.unwrap(), 80);
+    // Memoized like a per-key error: later loads fail the same way, with no call.
+    assert_eq!(
+        block_on(loader.load(7)).unwrap_err().to_string(),
+        "user 7 is banned"
+    );
+    assert_eq!(calls.batches(), [vec![8]]);
+}

@@ -7,8 +7,8 @@
 
 use std::borrow::Borrow;
 
-use super::{Phase, Shared, State, WakeOnDrop};
-use crate::{CacheKey, Loader, ValueOf};
+use super::{Entry, Phase, Shared, State, WakeOnDrop};
+use crate::{CacheKey, Loader};
 
 impl<L: Loader, C: CacheKey> Shared<L, C> {
     /// Runs `f` with the lock held and the memo present, if the loader caches at all.
@@ -59,12 +59,9 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
 
     /// Memoizes values loaded some other way. A key already memoized or in flight is left alone
     /// unless `force`; a key queued in a batch not yet sent is answered with the value and taken
-    /// out of the batch (it will not be fetched), as in Strawberry.
-    pub(crate) fn prime(
-        &self,
-        entries: impl IntoIterator<Item = (L::Key, ValueOf<L>)>,
-        force: bool,
-    ) {
+    /// out of the batch (it will not be fetched), as in Strawberry. An entry may be a key's error
+    /// (`prime_error`): memoized and answered like a per-key error the batch function returned.
+    pub(crate) fn prime(&self, entries: impl IntoIterator<Item = (L::Key, Entry<L>)>, force: bool) {
         // Lock rule: declared first, so the driver it wakes is woken after the lock is released.
         let mut wake = WakeOnDrop(Vec::new());
         self.with_cache(|state| {
@@ -92,7 +89,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
                     continue;
                 }
                 if let Some(cache) = state.cache.as_mut() {
-                    cache.set(cache_key.into_owned(), Ok(value));
+                    cache.set(cache_key.into_owned(), value);
                 }
             }
         });
