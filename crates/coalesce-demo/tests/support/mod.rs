@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use coalesce_demo::{App, Database, Limits, Mode, server};
+use coalesce_testkit::PgSchema;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -30,7 +31,7 @@ pub struct Demo {
     naive: String,
     client: reqwest::Client,
     /// Dropped with the demo: the PostgreSQL schema the test ran in.
-    _schema: Option<Schema>,
+    _schema: Option<PgSchema>,
 }
 
 /// A response: its HTTP status and JSON body.
@@ -45,8 +46,8 @@ impl Demo {
         let (db, schema) = match backend {
             Backend::Sqlite => (Database::open(None).await.expect("open SQLite"), None),
             Backend::Postgres => {
-                let schema = Schema::create().await;
-                let db = Database::open(Some(&schema.url))
+                let schema = PgSchema::create("coalesce_demo_test").await;
+                let db = Database::open(Some(schema.url()))
                     .await
                     .expect("open PostgreSQL");
                 (db, Some(schema))
@@ -243,69 +244,6 @@ impl Drop for TempFile {
             path.push(suffix);
             // Absent when the test never opened it, or SQLite already removed it.
             let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-/// A PostgreSQL schema of its own for one test, so that tests can run at once and mutate freely.
-struct Schema {
-    name: String,
-    /// `DATABASE_URL`, with the schema first on the search path.
-    url: String,
-    admin_url: String,
-}
-
-impl Schema {
-    async fn create() -> Schema {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let admin_url = std::env::var("DATABASE_URL")
-            .expect("this test needs PostgreSQL: set DATABASE_URL=postgres://…");
-        let name = format!(
-            "coalesce_demo_test_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = sqlx::PgPool::connect(&admin_url)
-            .await
-            .expect("connect to DATABASE_URL");
-        sqlx::raw_sql(&format!(
-            "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
-        ))
-        .execute(&admin)
-        .await
-        .expect("create the test's schema");
-        admin.close().await;
-        let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let url = format!("{admin_url}{separator}options=-c%20search_path%3D{name}");
-        Schema {
-            name,
-            url,
-            admin_url,
-        }
-    }
-}
-
-impl Drop for Schema {
-    /// Drops the schema from a thread of its own: `Drop` cannot await, and the test's runtime may
-    /// be shutting down.
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let url = self.admin_url.clone();
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(async {
-                    let admin = sqlx::PgPool::connect(&url).await?;
-                    sqlx::raw_sql(&sql).execute(&admin).await?;
-                    admin.close().await;
-                    Ok::<_, sqlx::Error>(())
-                })
-        })
-        .join();
-        if let Ok(Err(e)) = dropped {
-            eprintln!("could not drop the test schema: {e}");
         }
     }
 }
