@@ -13,11 +13,11 @@
 
 use std::time::Duration;
 
-use coalesce::Schedule;
 use coalesce_bench::Contender;
 use coalesce_bench::graphql::{GraphqlQuery, SeedQuery};
 use coalesce_bench::library::Coalesce;
 use coalesce_bench::scenario::{self, CacheHit, Chain, JoinAll, LoadMany, Run, Scenario, Tasks};
+use coalesce_loader::Schedule;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::Request;
 use axum::middleware::{self, Next};
-use coalesce::{DataLoader, Loader, by_key};
 use coalesce_demo::model::{Id, User};
 use coalesce_demo::{App, Database, Limits, Mode, server};
+use coalesce_loader::{DataLoader, Loader, by_key};
 use futures_util::future::join_all;
 use tokio::net::TcpListener;
 
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 ///
 /// The loader, not the API, lines the answer up with the keys: an id the API leaves out loads as
 /// `None`. Long batches make long URLs, so give a real loader a
-/// [`max_batch_size`](coalesce::Builder::max_batch_size) that suits the server's URL limit.
+/// [`max_batch_size`](coalesce_loader::Builder::max_batch_size) that suits the server's URL limit.
 pub struct ApiUserLoader {
     client: reqwest::Client,
     endpoint: String,

@@ -4,7 +4,7 @@
 //!
 //! `{ messages { poster { name } } }` resolves `poster` once per message. Written naively, each of
 //! those resolvers runs its own `SELECT`: 1 statement for the messages and 20 for the posters.
-//! With a [`coalesce::DataLoader`] per request the 20 lookups become one
+//! With a [`coalesce_loader::DataLoader`] per request the 20 lookups become one
 //! `WHERE id IN (...)`: 2 statements. Every response reports its count in
 //! `extensions.sqlQueries`, and `--naive` serves the same schema without loaders, so the two
 //! numbers can be compared on the same query.

@@ -6,9 +6,9 @@
 
 use std::collections::HashMap;
 
-use coalesce::tier::Tier;
-use coalesce::{Builder, DataLoader, Grouped, Loader, Loaders, ValueOf, by_key, group_by};
-use coalesce_redis::{Redis, RedisCache};
+use coalesce_loader::tier::Tier;
+use coalesce_loader::{Builder, DataLoader, Grouped, Loader, Loaders, ValueOf, by_key, group_by};
+use coalesce_loader_redis::{Redis, RedisCache};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};

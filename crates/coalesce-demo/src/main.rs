@@ -143,7 +143,7 @@ impl AppArgs {
         let Some(url) = &self.redis else {
             return Ok(app);
         };
-        let redis = coalesce_redis::Redis::open(url)?;
+        let redis = coalesce_loader_redis::Redis::open(url)?;
         // On stderr: `query` prints its response on stdout.
         let namespace = match &self.cache_namespace {
             Some(namespace) => {

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use coalesce::{Loaders, Stats};
+use coalesce_loader::{Loaders, Stats};
 use futures_util::future::try_join_all;
 
 use crate::database::Database;

@@ -3,11 +3,11 @@
 
 mod support;
 
-use coalesce::tier::ValueCache;
 use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::model::Id;
 use coalesce_demo::{App, Database, Mode};
-use coalesce_redis::{Redis, RedisCache};
+use coalesce_loader::tier::ValueCache;
+use coalesce_loader_redis::{Redis, RedisCache};
 use support::{Backend, Demo, Reply, TempFile, post_query, spawn, unique};
 
 const MESSAGES: &str = "{ messages { id message poster { id name } } }";

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::{App, Database, Mode};
-use coalesce_redis::Redis;
+use coalesce_loader_redis::Redis;
 use coalesce_testkit::PrivateRedis;
 use support::{
     Cost, Expected, Plan, Sample, client, drive, print_latency, reference, spawn, unique,

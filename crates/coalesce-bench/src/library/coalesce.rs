@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 
-use coalesce::{DataLoader, Loader, Schedule};
+use coalesce_loader::{DataLoader, Loader, Schedule};
 use futures_util::FutureExt;
 
 use super::Library;
