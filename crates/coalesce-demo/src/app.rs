@@ -1,13 +1,14 @@
 //! [`App`]: the schema on a database, and what running one GraphQL request takes.
 
-use async_graphql::{Name, Request, Response, ServerError, Value};
+use async_graphql::{Request, Response, ServerError, Value};
 
 use crate::database::Database;
 use crate::expansion::{self, MAX_EXPANDED_SELECTIONS};
 use crate::loaders::SharedCache;
 use crate::model::Id;
+use crate::queries::Queries;
 use crate::schema::{self, DemoSchema, Viewer};
-use crate::source::{Mode, Source};
+use crate::source::Mode;
 
 /// The demo: one schema, one database, one [`Mode`], and per-request loaders.
 ///
@@ -25,7 +26,7 @@ impl App {
     /// The demo on `db`, fetching in `mode`.
     pub fn new(db: Database, mode: Mode) -> Self {
         App {
-            schema: schema::build(),
+            schema: schema::build(mode, None),
             db,
             mode,
             shared: None,
@@ -34,6 +35,7 @@ impl App {
 
     /// The same demo with its loaders behind a shared Redis tier (`serve --redis`).
     pub fn with_shared_cache(mut self, shared: SharedCache) -> Self {
+        self.schema = schema::build(self.mode, Some(shared.clone()));
         self.shared = Some(shared);
         self
     }
@@ -57,46 +59,33 @@ impl App {
     /// response's `extensions`:
     ///
     /// - `sqlQueries`: the SQL statements it ran;
-    /// - `dataloader`: per loader, its `loads`, `cacheHits`, `batches` and `keys`.
+    /// - `dataloader`: per loader, what it did (`loads`, `cacheHits`, `batches`, `keys`, ...),
+    ///   added by the schema's [`LoaderExtension`](coalesce_loader_async_graphql::LoaderExtension)
+    ///   to every request that ran.
     ///
     /// A query whose fragments spread each other in a cycle or expand past
     /// [`MAX_EXPANDED_SELECTIONS`] is refused before async-graphql validates it: see
     /// [`expansion`].
     pub async fn execute(&self, mut request: Request, viewer: Option<Id>) -> Response {
-        let source = Source::new(self.db.clone(), self.mode, self.shared.as_ref());
+        // The request's statement count, which its loaders (built by the schema's extension from
+        // the request's data) and its naive fields share.
+        let queries = Queries::new(self.db.clone());
         if let Err(refused) = expansion::check(&mut request, MAX_EXPANDED_SELECTIONS) {
-            return with_cost(Response::from_errors(vec![refused]), &source);
+            return with_cost(Response::from_errors(vec![refused]), &queries);
         }
-        let request = request.data(source.clone()).data(Viewer(viewer));
-        with_cost(self.schema.execute(request).await, &source)
+        let request = request.data(queries.clone()).data(Viewer(viewer));
+        with_cost(self.schema.execute(request).await, &queries)
     }
 
     /// The response to a request that could not be read, such as a body that is not JSON: one
-    /// error saying why, and the (zero) cost, so that it has the shape of every other response.
+    /// error saying why, and the (zero) cost, so that it has the shape of every other response
+    /// that ran nothing.
     pub fn reject(&self, why: impl Into<String>) -> Response {
-        let source = Source::new(self.db.clone(), self.mode, None);
-        with_cost(
-            Response::from_errors(vec![ServerError::new(why, None)]),
-            &source,
-        )
+        let response = Response::from_errors(vec![ServerError::new(why, None)]);
+        response.extension("sqlQueries", Value::from(0))
     }
 }
 
-fn with_cost(response: Response, source: &Source) -> Response {
-    let loaders = source
-        .loader_stats()
-        .into_iter()
-        .map(|(name, stats)| {
-            let stats = async_graphql::value!({
-                "loads": stats.loads,
-                "cacheHits": stats.cache_hits,
-                "batches": stats.batches,
-                "keys": stats.keys,
-            });
-            (Name::new(name), stats)
-        })
-        .collect();
-    response
-        .extension("sqlQueries", Value::from(source.sql_queries()))
-        .extension("dataloader", Value::Object(loaders))
+fn with_cost(response: Response, queries: &Queries) -> Response {
+    response.extension("sqlQueries", Value::from(queries.count()))
 }

@@ -5,10 +5,14 @@
 //! batched and the naive mode.
 
 use async_graphql::{Context, EmptySubscription, ID, Object, Result, Schema};
+use coalesce_loader::Loaders;
+use coalesce_loader_async_graphql::{LoaderContext, LoaderExtension};
 
+use crate::loaders::{self, SharedCache};
 use crate::model::{Album, Band, Id, Message, User};
+use crate::queries::Queries;
 use crate::seed;
-use crate::source::Source;
+use crate::source::{Mode, Source};
 
 /// The demo's schema type.
 pub type DemoSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -26,9 +30,19 @@ pub const MAX_COMPLEXITY: usize = 2000;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Viewer(pub Option<Id>);
 
-/// The schema with its limits on depth and complexity.
-pub fn build() -> DemoSchema {
+/// The schema with its limits on depth and complexity, fetching in `mode`. In
+/// [`Mode::Batched`], every request gets fresh loaders from the [`LoaderExtension`], over the
+/// request's [`Queries`] (and behind `shared`, if given), and its response reports what they
+/// did in `extensions.dataloader`.
+pub fn build(mode: Mode, shared: Option<SharedCache>) -> DemoSchema {
+    let loaders = LoaderExtension::new(move |request| match (mode, request.get::<Queries>()) {
+        (Mode::Batched, Some(queries)) => loaders::per_request(queries, shared.as_ref()),
+        // Naive: no loaders. Without the request's `Queries` every field fails (`source`).
+        _ => Loaders::new(),
+    });
     Schema::build(Query, Mutation, EmptySubscription)
+        .data(mode)
+        .extension(loaders.stats_in_extensions("dataloader"))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -182,8 +196,15 @@ impl Album {
     }
 }
 
-fn source<'a>(ctx: &Context<'a>) -> Result<&'a Source> {
-    ctx.data::<Source>()
+/// The request's way to the data: its loaders in [`Mode::Batched`], its statements alone in
+/// [`Mode::Naive`].
+fn source(ctx: &Context<'_>) -> Result<Source> {
+    let queries = ctx.data::<Queries>()?.clone();
+    let loaders = match ctx.data::<Mode>()? {
+        Mode::Batched => Some(ctx.loaders()?.clone()),
+        Mode::Naive => None,
+    };
+    Ok(Source::from_request(queries, loaders))
 }
 
 /// Ids are `ID`s on the wire, as GraphQL clients expect, and integers in the database.

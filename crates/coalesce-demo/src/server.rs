@@ -112,6 +112,12 @@ async fn graphiql() -> Html<&'static str> {
 /// [`MAX_BODY_BYTES`], 408 for a body not received within the body timeout, 503 for a request
 /// stopped at its time budget, 200 once it ran, field errors included. Every response has a
 /// GraphQL body saying what went wrong.
+///
+/// Written by hand rather than with async-graphql-axum's `GraphQL` service, which answers every
+/// refusal with its own status and a plain-text body, and has no body or request time budget.
+/// The schema is the same either way: its loaders come from the schema's extension, not from
+/// this handler. A batched request (a JSON array of operations) is refused with a 400 that says
+/// so: one operation per request keeps the time budget and the cost report per operation.
 async fn graphql(State(served): State<Arc<Served>>, request: Request) -> Response {
     let Served { app, limits } = &*served;
     if !is_json(request.headers()) {
@@ -146,6 +152,11 @@ async fn graphql(State(served): State<Arc<Served>>, request: Request) -> Respons
             return refusal(app, StatusCode::REQUEST_TIMEOUT, why);
         }
     };
+    if body.trim_ascii_start().starts_with(b"[") {
+        let why = "batched requests (a JSON array of operations) are not served: send each \
+                   operation in a request of its own";
+        return refusal(app, StatusCode::BAD_REQUEST, why);
+    }
     let (request, viewer) = match (viewer, serde_json::from_slice(&body)) {
         (Err(why), _) => return refusal(app, StatusCode::BAD_REQUEST, why),
         (_, Err(why)) => {

@@ -5,8 +5,6 @@
 //! its methods fetches. That is what makes the side-by-side numbers honest: the same query, the
 //! same resolvers, the same rows, and only the N+1 differs.
 
-use std::sync::Arc;
-
 use coalesce_loader::{Loaders, Stats};
 use futures_util::future::try_join_all;
 
@@ -38,7 +36,7 @@ pub enum Mode {
 pub struct Source {
     queries: Queries,
     /// `None` in [`Mode::Naive`].
-    loaders: Option<Arc<Loaders>>,
+    loaders: Option<Loaders>,
 }
 
 impl Source {
@@ -47,9 +45,14 @@ impl Source {
     pub fn new(db: Database, mode: Mode, shared: Option<&SharedCache>) -> Self {
         let queries = Queries::new(db);
         let loaders = match mode {
-            Mode::Batched => Some(Arc::new(loaders::per_request(&queries, shared))),
+            Mode::Batched => Some(loaders::per_request(&queries, shared)),
             Mode::Naive => None,
         };
+        Source { queries, loaders }
+    }
+
+    /// A request's source from its parts: its statements, and its loaders unless naive.
+    pub(crate) fn from_request(queries: Queries, loaders: Option<Loaders>) -> Self {
         Source { queries, loaders }
     }
 
@@ -61,7 +64,7 @@ impl Source {
     /// Each loader's name and what it did; empty in [`Mode::Naive`].
     pub fn loader_stats(&self) -> Vec<(&str, Stats)> {
         self.loaders
-            .as_deref()
+            .as_ref()
             .map(Loaders::stats)
             .unwrap_or_default()
     }

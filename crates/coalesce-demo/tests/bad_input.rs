@@ -23,6 +23,17 @@ async fn query_that_is_not_a_string_is_a_400_naming_the_type() {
 }
 
 #[tokio::test]
+async fn batched_request_is_a_400_saying_batches_are_not_served() {
+    let demo = Demo::start(Backend::Sqlite).await;
+    let batch = r#" [{"query": "{ messages { id } }"}, {"query": "{ users { id } }"}]"#;
+    let reply = demo.post_raw(batch).await;
+    reply.assert_refused(
+        400,
+        "batched requests (a JSON array of operations) are not served",
+    );
+}
+
+#[tokio::test]
 async fn body_over_the_size_limit_is_a_413_with_a_graphql_error() {
     let demo = Demo::start(Backend::Sqlite).await;
     let padding = " ".repeat(3 << 20);

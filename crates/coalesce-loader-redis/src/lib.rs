@@ -1,4 +1,4 @@
-//! A shared Redis tier for [coalesce] DataLoaders: one cache for many server
+//! A shared Redis tier for [coalesce-loader](coalesce_loader) DataLoaders: one cache for many server
 //! instances.
 //!
 //! A loader's memo serves one request. Behind it, a [`RedisCache`] serves every request of every
@@ -62,6 +62,11 @@
 //!
 //! Per-key errors are never written to Redis; entries expire after their time to live, which
 //! also bounds how long a write racing a load can leave a stale value.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod cache;
 mod codec;
