@@ -21,19 +21,16 @@ use coalesce_loader::Schedule;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
-/// One group: `workload` with every contender, and `floor` if it has one.
-fn group<S: Scenario>(
-    c: &mut Criterion,
-    rt: &Runtime,
-    name: &str,
-    workload: &S,
-    floor: Option<&dyn Fn(u64) -> Run>,
-) {
+/// A floor's name in its group, and how it runs a number of rounds.
+type Floor<'a> = (&'static str, &'a dyn Fn(u64) -> Run);
+
+/// One group: `workload` with every contender, and its `floors` if it has them.
+fn group<S: Scenario>(c: &mut Criterion, rt: &Runtime, name: &str, workload: &S, floors: &[Floor]) {
     let per_round = workload_ops(rt, workload);
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(per_round));
-    if let Some(floor) = floor {
-        group.bench_function("floor", |b| b.iter_custom(|rounds| floor(rounds).elapsed));
+    for (floor, run) in floors {
+        group.bench_function(*floor, |b| b.iter_custom(|rounds| run(rounds).elapsed));
     }
     for contender in Contender::ALL {
         group.bench_function(contender.id(), |b| {
@@ -51,27 +48,29 @@ fn workload_ops<S: Scenario>(rt: &Runtime, workload: &S) -> u64 {
 fn loaders(c: &mut Criterion) {
     let rt = scenario::runtime();
     for keys in [1000, 100] {
-        let floor = |rounds| scenario::bare_join_all(&rt, keys, rounds);
+        let woken = |rounds| scenario::woken_floor(&rt, keys, rounds);
+        let ready = |rounds| scenario::ready_floor(&rt, keys, rounds);
+        let floors: [Floor; 2] = [("floor", &woken), ("floor-ready", &ready)];
         group(
             c,
             &rt,
             &format!("join_all_{keys}"),
             &JoinAll { keys },
-            Some(&floor),
+            &floors,
         );
     }
-    group(c, &rt, "load_many_1000", &LoadMany { keys: 1000 }, None);
-    group(c, &rt, "cache_hit", &CacheHit { hits: 1000 }, None);
-    group(c, &rt, "chain_3", &Chain { levels: 3 }, None);
+    group(c, &rt, "load_many_1000", &LoadMany { keys: 1000 }, &[]);
+    group(c, &rt, "cache_hit", &CacheHit { hits: 1000 }, &[]);
+    group(c, &rt, "chain_3", &Chain { levels: 3 }, &[]);
     let tasks = Tasks {
         tasks: 64,
         keys: 100,
         stride: 10,
     };
-    group(c, &rt, "tasks_64x100", &tasks, None);
+    group(c, &rt, "tasks_64x100", &tasks, &[]);
     for query in SeedQuery::ALL {
         let name = format!("graphql_{}", query.name());
-        group(c, &rt, &name, &GraphqlQuery { query }, None);
+        group(c, &rt, &name, &GraphqlQuery { query }, &[]);
     }
 }
 

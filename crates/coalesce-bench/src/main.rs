@@ -1,10 +1,13 @@
-//! `cargo run --release -p coalesce-bench -- [--quick]`: coalesce, async-graphql's loader and
-//! the `dataloader` crate on identical workloads, in one process, as one markdown table.
+//! `cargo run --release -p coalesce-bench -- [--quick] [--no-peers]`: coalesce, async-graphql's
+//! loader and the `dataloader` crate on identical workloads, in one process, and graphql/dataloader,
+//! aiodataloader and Strawberry's DataLoader on the micro scenarios beside them, as one markdown
+//! table.
 
 use std::time::Instant;
 
 use clap::Parser;
 use coalesce_bench::alloc::CountingAllocator;
+use coalesce_bench::peers::Peers;
 use coalesce_bench::report::{self, Config};
 use coalesce_bench::table;
 
@@ -16,37 +19,71 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Fewer rounds and samples: the same table in well under a minute.
+    /// Fewer rounds and samples: the same table in about a minute.
     #[arg(long)]
     quick: bool,
+    /// Leave out the peers in other languages (Node, Python), whose columns stay empty.
+    #[arg(long)]
+    no_peers: bool,
 }
 
 fn main() {
     let cli = Cli::parse();
-    let (config, command) = if cli.quick {
-        (
-            Config::QUICK,
-            "cargo run --release -p coalesce-bench -- --quick",
-        )
+    let config = if cli.quick {
+        Config::QUICK
     } else {
-        (Config::FULL, "cargo run --release -p coalesce-bench")
+        Config::FULL
+    };
+    let flags: String = [(cli.quick, " --quick"), (cli.no_peers, " --no-peers")]
+        .into_iter()
+        .filter_map(|(on, flag)| on.then_some(flag))
+        .collect();
+    let command = if flags.is_empty() {
+        "cargo run --release -p coalesce-bench".to_string()
+    } else {
+        format!("cargo run --release -p coalesce-bench --{flags}")
     };
     if cfg!(debug_assertions) {
         eprintln!("coalesce-bench: a debug build; timings mean nothing without --release");
     }
     let machine = machine();
     let start = Instant::now();
-    let rows = report::run(config);
+    let peers = if cli.no_peers {
+        Peers::none()
+    } else {
+        Peers::start()
+    };
+    for note in peers.notes() {
+        eprintln!("coalesce-bench: {note}");
+    }
+    let rows = report::run(config, &peers);
     println!("{}", table::markdown(&rows));
     println!(
         "`{command}`: per figure the median of {} samples of ≥ {} rounds and ≥ {:?} each \
-         (HTTP: {} requests), on {}; {:.1} s.",
+         (fewer rounds where {} would take over {:?}; HTTP: {} requests), on {}; {:.1} s.",
         config.samples,
         config.rounds,
         config.min_sample,
         config.rounds,
+        config.max_sample,
+        config.rounds,
         machine,
         start.elapsed().as_secs_f64(),
+    );
+    if !peers.notes().is_empty() {
+        println!();
+        println!(
+            "Other languages, on one thread each (5 runs its tasks on the event loop): {}.",
+            peers.notes().join("; ")
+        );
+    }
+    println!();
+    println!(
+        "5: batch calls per round vary (min, median and max over every round of every sample): \
+         a loader sends what it holds when its frame, yields or delay end, and how many of the \
+         64 tasks have queued their keys by then depends on where tokio runs each (the spawning \
+         worker's queue, the other worker stealing, or waking from sleep), which timing and the \
+         machine's load decide; on one thread every task loads in the same frame."
     );
 }
 

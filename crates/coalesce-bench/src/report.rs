@@ -1,4 +1,5 @@
-//! The comparison run: every scenario, every contender, in one process, as rows.
+//! The comparison run: every scenario, every contender, in one process (and the peers in other
+//! languages in their scripts' processes, [`crate::peers`]), as rows.
 //!
 //! Contenders take turns sample by sample, so that a slow patch of the machine (a compile in
 //! another terminal, frequency scaling) falls on all of them rather than on one; each figure is
@@ -13,8 +14,9 @@ use crate::alloc;
 use crate::graphql::{GraphqlQuery, SeedQuery};
 use crate::http::{self, HttpDemo};
 use crate::library::Contender;
+use crate::peers::{Foreign, Language, Peers, Subject};
 use crate::scenario::{self, CacheHit, Chain, JoinAll, LoadMany, Run, Scenario, Tasks};
-use crate::table::{Baseline, Cell, Row, Target, Unit};
+use crate::table::{Baseline, Cell, Column, Floor, Row, Spread, Target, Unit};
 
 /// How long to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,33 +28,40 @@ pub struct Config {
     /// them (up to 1000 times `rounds`), so that a 2 µs request is not timed over a fraction of
     /// a millisecond, at the mercy of one preemption.
     pub min_sample: Duration,
+    /// Where `rounds` gives way: a contender whose `rounds` rounds would take longer runs as many
+    /// as fill this (at least one). Only the slowest peers in other languages come near it (64
+    /// tasks of 100 loads take tens of milliseconds a round in Python), which would otherwise
+    /// take minutes for a figure that is steady in a second.
+    pub max_sample: Duration,
     /// Samples per contender and scenario, of which the median is reported.
     pub samples: usize,
 }
 
 impl Config {
     /// The full run: at least 200 rounds, as the peers' reference figures, and 50 ms per
-    /// sample; 7 samples.
+    /// sample, at most 0.5 s; 7 samples.
     pub const FULL: Config = Config {
         rounds: 200,
         min_sample: Duration::from_millis(50),
+        max_sample: Duration::from_millis(500),
         samples: 7,
     };
 
-    /// `--quick`: the same table from fewer rounds, in well under a minute on two cores.
+    /// `--quick`: the same table from fewer rounds, in about a minute on two cores.
     pub const QUICK: Config = Config {
         rounds: 20,
         min_sample: Duration::from_millis(5),
+        max_sample: Duration::from_millis(50),
         samples: 3,
     };
 
     /// Rounds per sample for a contender whose warm-up `run` took what it took per round.
     fn rounds_after(&self, warm_up: &Run) -> u64 {
         let per_round = warm_up.elapsed.as_nanos() / u128::from(warm_up.rounds.max(1));
-        let to_fill = self.min_sample.as_nanos() / per_round.max(1);
-        u64::try_from(to_fill)
-            .unwrap_or(u64::MAX)
-            .clamp(self.rounds, self.rounds * 1000)
+        let to_fill =
+            |time: Duration| u64::try_from(time.as_nanos() / per_round.max(1)).unwrap_or(u64::MAX);
+        let fewest = self.rounds.min(to_fill(self.max_sample)).max(1);
+        to_fill(self.min_sample).clamp(fewest, self.rounds * 1000)
     }
 }
 
@@ -63,11 +72,16 @@ const NARROW: u64 = 100;
 /// Cache hits per round: scenario 3.
 const HITS: u64 = 1000;
 
-/// Runs every scenario and returns the table's rows, in the table's order. The allocation rows
-/// are left out unless [`alloc::CountingAllocator`] is the global allocator.
-pub fn run(config: Config) -> Vec<Row> {
+/// Runs every scenario and returns the table's rows, in the table's order, with the columns of
+/// the `peers` in other languages that are running. The allocation rows are left out unless
+/// [`alloc::CountingAllocator`] is the global allocator.
+pub fn run(config: Config, peers: &Peers) -> Vec<Row> {
     let rt = scenario::runtime();
-    let bench = Bench { rt: &rt, config };
+    let bench = Bench {
+        rt: &rt,
+        config,
+        peers,
+    };
     let mut rows = vec![
         bench.frame_row(
             "1a",
@@ -91,14 +105,14 @@ pub fn run(config: Config) -> Vec<Row> {
             "cache hit on a loaded key",
             Unit::NsPerLoad,
             &CacheHit { hits: HITS },
-            Some(Target::AtMost(30.0)),
+            Some(Target::AtMost(25.0)),
         ),
         bench.row(
             "4",
             "three dependent loads, one key each",
             Unit::NsPerRequest,
             &Chain { levels: 3 },
-            Some(Target::AtMost(2_000.0)),
+            Some(Target::AtMost(1_200.0)),
         ),
         bench.row(
             "5",
@@ -122,10 +136,7 @@ pub fn run(config: Config) -> Vec<Row> {
             ),
             Unit::RequestsPerSecond,
             &GraphqlQuery { query },
-            Some(Target::Beats {
-                peer: Contender::ASYNC_GRAPHQL_DEFAULT,
-                factor: 5.0,
-            }),
+            Some(Target::AheadOfEveryPeer),
         ));
     }
     let demo = HttpDemo::start(&rt);
@@ -166,14 +177,55 @@ pub fn run(config: Config) -> Vec<Row> {
     rows
 }
 
-/// A run's runtime and settings.
-struct Bench<'rt> {
-    rt: &'rt Runtime,
+/// A run's runtime, settings and peers in other languages.
+struct Bench<'a> {
+    rt: &'a Runtime,
     config: Config,
+    peers: &'a Peers,
 }
 
+/// Who a measure measured: a column, or a floor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Measured {
+    Column(Column),
+    Floor(Floor),
+}
+
+/// One measure's samples, summed up: the median sample, and the spread of its batch calls over
+/// every round of every sample, where the scenario notes them per round.
+struct Summary {
+    measured: Measured,
+    median: Run,
+    spread: Option<Spread>,
+}
+
+impl Summary {
+    fn of(measured: Measured, runs: Vec<Run>) -> Summary {
+        let counts: Vec<u64> = runs
+            .iter()
+            .flat_map(|run| run.round_batches.clone())
+            .collect();
+        Summary {
+            measured,
+            spread: Spread::of(&counts),
+            median: median(runs),
+        }
+    }
+
+    /// The figure in `unit`, with its batch calls per round and their spread.
+    fn cell(&self, unit: Unit) -> Cell {
+        Cell {
+            spread: self.spread,
+            ..cell(unit, &self.median)
+        }
+    }
+}
+
+/// A measure of one column or floor: `rounds` rounds of the scenario.
+type Measure<'a> = Box<dyn Fn(u64) -> Run + 'a>;
+
 impl Bench<'_> {
-    /// A row of every contender's figure for `scenario`.
+    /// A row of every column's figure for `scenario`.
     fn row<S: Scenario>(
         &self,
         id: &'static str,
@@ -182,26 +234,34 @@ impl Bench<'_> {
         workload: &S,
         target: Option<Target>,
     ) -> Row {
-        let (runs, _) = self.compare(workload, None);
-        contenders_row(id, scenario, unit, runs, target)
+        let summaries = self.compare(workload, None);
+        contenders_row(id, scenario, unit, &summaries, target)
     }
 
-    /// A `join_all` row, with its floor: the same `join_all` of futures that only yield once,
-    /// sampled in turn with the contenders.
+    /// A `join_all` row, with its floors: the same `join_all` of futures that wait once and are
+    /// woken, and of futures ready at once, and the other languages' own, sampled in turn with
+    /// the contenders.
     fn frame_row(&self, id: &'static str, scenario: &str, keys: u64) -> Row {
-        let floor = |rounds| scenario::bare_join_all(self.rt, keys, rounds);
-        let (runs, floor) = self.compare(&JoinAll { keys }, Some(&floor));
+        let summaries = self.compare(&JoinAll { keys }, Some(keys));
         let target = Target::NearFloor {
-            factor: 2.0,
+            factor: 1.3,
             batches: 1.0,
         };
-        let mut row = contenders_row(id, scenario, Unit::NsPerLoad, runs, Some(target));
-        row.baseline = floor.map(|floor| {
-            Baseline::Floor(Cell {
-                value: floor.ns_per_op(),
-                count: None,
+        let mut row = contenders_row(id, scenario, Unit::NsPerLoad, &summaries, Some(target));
+        let floors = summaries
+            .iter()
+            .filter_map(|summary| match summary.measured {
+                Measured::Floor(floor) => Some((
+                    floor,
+                    Cell {
+                        count: None,
+                        ..summary.cell(Unit::NsPerLoad)
+                    },
+                )),
+                Measured::Column(_) => None,
             })
-        });
+            .collect();
+        row.baseline = Some(Baseline::Floor(floors));
         row
     }
 
@@ -227,13 +287,13 @@ impl Bench<'_> {
             unit,
             counts: "SQL statement",
             baseline: Some(Baseline::Naive(cell(unit, &median(naive)))),
-            cells: vec![(Contender::Coalesce, cell(unit, &median(batched)))],
+            cells: vec![(Column::COALESCE, cell(unit, &median(batched)))],
             target: None,
         }
     }
 
-    /// Allocations per operation (`unit`) of every contender on `scenario`, and of the bare
-    /// `join_all` of `floor` futures if given.
+    /// Allocations per operation (`unit`) of every Rust contender on `scenario`, and of the
+    /// Rust floors of `floor` futures if given.
     fn allocation_row<S: Scenario>(
         &self,
         id: &'static str,
@@ -247,18 +307,23 @@ impl Bench<'_> {
         let per_op = |run: Run| Cell {
             value: run.allocations_per_op(),
             count: None,
+            spread: None,
         };
         let cells = Contender::ALL
             .into_iter()
             .map(|contender| {
                 contender.run(workload, self.rt, 1);
                 let run = alloc::counting(|| contender.run(workload, self.rt, rounds));
-                (contender, per_op(run))
+                (contender.into(), per_op(run))
             })
             .collect();
         let baseline = floor.map(|futures| {
-            let run = alloc::counting(|| scenario::bare_join_all(self.rt, futures, rounds));
-            Baseline::Floor(per_op(run))
+            let woken = alloc::counting(|| scenario::woken_floor(self.rt, futures, rounds));
+            let ready = alloc::counting(|| scenario::ready_floor(self.rt, futures, rounds));
+            Baseline::Floor(vec![
+                (Floor::Woken, per_op(woken)),
+                (Floor::Ready, per_op(ready)),
+            ])
         });
         Row {
             id,
@@ -271,43 +336,76 @@ impl Bench<'_> {
         }
     }
 
-    /// Every contender's median run of `workload`, and the median run of `floor` if given,
-    /// after a warm-up, taking turns sample by sample.
-    fn compare<S: Scenario>(
-        &self,
-        workload: &S,
-        floor: Option<&dyn Fn(u64) -> Run>,
-    ) -> (Vec<(Contender, Run)>, Option<Run>) {
+    /// Every column's samples of `workload`, summed up: the Rust contenders', the peers' in other
+    /// languages if it has a [portable](Scenario::portable) form, and with `floor` keys, every
+    /// floor's; after a warm-up, taking turns sample by sample.
+    fn compare<S: Scenario>(&self, workload: &S, floor: Option<u64>) -> Vec<Summary> {
+        let portable = workload.portable();
+        let mut measures: Vec<(Measured, Measure<'_>)> = Vec::new();
+        for contender in Contender::ALL {
+            let measure = move |rounds| contender.run(workload, self.rt, rounds);
+            measures.push((Measured::Column(contender.into()), Box::new(measure)));
+        }
+        let foreign = portable.as_ref().into_iter().flat_map(|scenario| {
+            Foreign::ALL
+                .into_iter()
+                .filter(|&peer| self.peers.runs(peer))
+                .map(move |peer| (peer, scenario))
+        });
+        for (peer, scenario) in foreign {
+            let measure = move |rounds| self.peers.run(peer.into(), scenario, rounds);
+            measures.push((Measured::Column(peer.into()), Box::new(measure)));
+        }
+        if let Some(keys) = floor {
+            let woken = move |rounds| scenario::woken_floor(self.rt, keys, rounds);
+            let ready = move |rounds| scenario::ready_floor(self.rt, keys, rounds);
+            measures.push((Measured::Floor(Floor::Woken), Box::new(woken)));
+            measures.push((Measured::Floor(Floor::Ready), Box::new(ready)));
+            if let Some(scenario) = &portable {
+                for language in Language::ALL.into_iter().filter(|&l| self.peers.speaks(l)) {
+                    let subject = Subject::Floor(language);
+                    let measure = move |rounds| self.peers.run(subject, scenario, rounds);
+                    measures.push((Measured::Floor(Floor::Foreign(language)), Box::new(measure)));
+                }
+            }
+        }
+
         let rounds = self.config.rounds;
-        let mut measures: Vec<Box<dyn Fn(u64) -> Run + '_>> = Contender::ALL
-            .into_iter()
-            .map(|contender| {
-                Box::new(move |rounds| contender.run(workload, self.rt, rounds)) as Box<_>
-            })
-            .collect();
-        measures.extend(floor.map(|floor| Box::new(floor) as Box<_>));
         let sized: Vec<u64> = measures
             .iter()
-            .map(|measure| self.config.rounds_after(&measure(rounds / 10 + 1)))
+            .map(|(_, measure)| self.config.rounds_after(&measure(rounds / 10 + 1)))
             .collect();
         let mut runs: Vec<Vec<Run>> = vec![Vec::new(); measures.len()];
         for _ in 0..self.config.samples {
-            for ((measure, &rounds), runs) in measures.iter().zip(&sized).zip(&mut runs) {
+            for (((_, measure), &rounds), runs) in measures.iter().zip(&sized).zip(&mut runs) {
                 runs.push(measure(rounds));
             }
         }
-        let mut medians = runs.into_iter().map(median);
-        let contenders = Contender::ALL.into_iter().zip(medians.by_ref()).collect();
-        (contenders, medians.next())
+        let summaries: Vec<Summary> = measures
+            .into_iter()
+            .zip(runs)
+            .map(|((measured, _), runs)| Summary::of(measured, runs))
+            .collect();
+        // The scripts size their scenarios from the same description: a figure per load over a
+        // different number of loads would be no comparison.
+        let ops = summaries[0].median.ops_per_round;
+        for summary in &summaries {
+            assert_eq!(
+                summary.median.ops_per_round, ops,
+                "{:?} ran another workload than {:?}",
+                summary.measured, summaries[0].measured
+            );
+        }
+        summaries
     }
 }
 
-/// A row of the contenders' `runs` of one scenario.
+/// A row of the columns' figures in `summaries` (floors left out) of one scenario.
 fn contenders_row(
     id: &'static str,
     scenario: &str,
     unit: Unit,
-    runs: Vec<(Contender, Run)>,
+    summaries: &[Summary],
     target: Option<Target>,
 ) -> Row {
     Row {
@@ -316,9 +414,12 @@ fn contenders_row(
         unit,
         counts: "batch call",
         baseline: None,
-        cells: runs
-            .into_iter()
-            .map(|(contender, run)| (contender, cell(unit, &run)))
+        cells: summaries
+            .iter()
+            .filter_map(|summary| match summary.measured {
+                Measured::Column(column) => Some((column, summary.cell(unit))),
+                Measured::Floor(_) => None,
+            })
             .collect(),
         target,
     }
@@ -327,7 +428,7 @@ fn contenders_row(
 /// The run with the median time per operation.
 fn median(mut runs: Vec<Run>) -> Run {
     runs.sort_by(|a, b| a.ns_per_op().total_cmp(&b.ns_per_op()));
-    runs[runs.len() / 2]
+    runs.swap_remove(runs.len() / 2)
 }
 
 /// `run`'s figure in `unit`, with its batch calls (or statements) per round.
@@ -340,5 +441,6 @@ fn cell(unit: Unit, run: &Run) -> Cell {
     Cell {
         value,
         count: Some(run.batches_per_round()),
+        spread: None,
     }
 }

@@ -1,9 +1,14 @@
-//! The comparison table: one row per scenario, one column per contender, its figures, its
-//! batch calls, coalesce's ratio to the best peer and whether the target is met, as markdown.
+//! The comparison table: one row per scenario, one column per contender (the Rust libraries,
+//! then the peers in other languages), its figures, its batch calls, coalesce's ratio to the best
+//! peer and whether the target is met, as markdown.
+//!
+//! README's Performance table is this output, pasted; a test holds it to [`header`], so that a
+//! table that lost its header or its separator fails the build rather than render as text.
 
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 use crate::library::Contender;
+use crate::peers::{Foreign, Language};
 
 /// What a row's figures measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +81,78 @@ fn significant(value: f64) -> String {
     }
 }
 
+/// A column of figures: a Rust contender, or a peer in another language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    /// A Rust library with its settings.
+    Rust(Contender),
+    /// A DataLoader in another language, run by its script.
+    Foreign(Foreign),
+}
+
+impl Column {
+    /// coalesce's column, the one every other is compared with.
+    pub const COALESCE: Column = Column::Rust(Contender::Coalesce);
+
+    /// Every column, in the table's order: the Rust contenders, then the other languages.
+    pub fn all() -> impl Iterator<Item = Column> {
+        let rust = Contender::ALL.into_iter().map(Column::Rust);
+        rust.chain(Foreign::ALL.into_iter().map(Column::Foreign))
+    }
+}
+
+impl From<Contender> for Column {
+    fn from(contender: Contender) -> Column {
+        Column::Rust(contender)
+    }
+}
+
+impl From<Foreign> for Column {
+    fn from(peer: Foreign) -> Column {
+        Column::Foreign(peer)
+    }
+}
+
+impl fmt::Display for Column {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Column::Rust(contender) => contender.fmt(f),
+            Column::Foreign(peer) => peer.fmt(f),
+        }
+    }
+}
+
+/// How a count that varies from round to round is spread over the rounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    /// The fewest in a round.
+    pub min: u64,
+    /// The median round's.
+    pub median: u64,
+    /// The most in a round.
+    pub max: u64,
+}
+
+impl Spread {
+    /// The spread of `counts`, one per round; `None` if there are none.
+    ///
+    /// ```
+    /// use coalesce_bench::table::Spread;
+    ///
+    /// let spread = Spread::of(&[3, 1, 1, 15, 2]).unwrap();
+    /// assert_eq!((spread.min, spread.median, spread.max), (1, 2, 15));
+    /// ```
+    pub fn of(counts: &[u64]) -> Option<Spread> {
+        let mut sorted = counts.to_vec();
+        sorted.sort_unstable();
+        Some(Spread {
+            min: *sorted.first()?,
+            median: sorted[sorted.len() / 2],
+            max: *sorted.last()?,
+        })
+    }
+}
+
 /// One figure: the value in the row's unit, and what the row counts per round, if anything.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cell {
@@ -83,21 +160,57 @@ pub struct Cell {
     pub value: f64,
     /// Batch calls (or SQL statements, see [`Row::counts`]) per round.
     pub count: Option<f64>,
+    /// How the count is spread over the rounds, where the row reports it.
+    pub spread: Option<Spread>,
+}
+
+/// A floor: what the same futures cost without a loader, in Rust or in another language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Floor {
+    /// Rust futures that pend once and are woken by another, as waiting loads are: the fair
+    /// floor, the one targets are set against.
+    Woken,
+    /// Rust futures ready at once: what the `join_all` costs without a single wait.
+    Ready,
+    /// The bare harness of another language, for its peers' columns.
+    Foreign(Language),
+}
+
+impl fmt::Display for Floor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Floor::Woken => f.write_str("floor"),
+            Floor::Ready => f.write_str("ready at once"),
+            Floor::Foreign(language) => language.fmt(f),
+        }
+    }
 }
 
 /// What a row's coalesce figure is set against besides the peers.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Baseline {
-    /// The bare harness: the same futures without a loader, the least any loader can cost.
-    Floor(Cell),
+    /// The bare harness: the same futures without a loader, the least any loader can cost; the
+    /// Rust floors first, then the other languages' that ran.
+    Floor(Vec<(Floor, Cell)>),
     /// The same server answering without loaders, one statement per field: the N+1 problem.
     Naive(Cell),
+}
+
+impl Baseline {
+    /// The figure of `floor`, if the row has it.
+    pub fn floor(&self, floor: Floor) -> Option<Cell> {
+        match self {
+            Baseline::Floor(floors) => floors.iter().find(|(f, _)| *f == floor).map(|&(_, c)| c),
+            Baseline::Naive(_) => None,
+        }
+    }
 }
 
 /// A goal for coalesce's figure in a row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Target {
-    /// Within `factor` times the floor, in at most `batches` batch calls per round.
+    /// Within `factor` times the fair floor ([`Floor::Woken`]), in at most `batches` batch calls
+    /// per round.
     NearFloor {
         /// The most coalesce may cost, as a multiple of the floor.
         factor: f64,
@@ -109,10 +222,12 @@ pub enum Target {
     /// At least `factor` times the throughput of `peer`.
     Beats {
         /// The peer.
-        peer: Contender,
+        peer: Column,
         /// The least multiple of its throughput.
         factor: f64,
     },
+    /// At least as good as every peer in the row, with no more batch calls than any.
+    AheadOfEveryPeer,
 }
 
 /// One scenario's figures.
@@ -126,10 +241,10 @@ pub struct Row {
     pub unit: Unit,
     /// What [`Cell::count`] counts, singular: `batch call` or `SQL statement`.
     pub counts: &'static str,
-    /// The floor or the naive server, where the row has one.
+    /// The floors or the naive server, where the row has them.
     pub baseline: Option<Baseline>,
-    /// The figure of each contender that ran the scenario.
-    pub cells: Vec<(Contender, Cell)>,
+    /// The figure of each column that ran the scenario.
+    pub cells: Vec<(Column, Cell)>,
     /// coalesce's goal in this row, if it has one.
     pub target: Option<Target>,
 }
@@ -144,12 +259,27 @@ pub struct Verdict {
 }
 
 impl Row {
-    /// `contender`'s figure, if it ran this scenario.
-    pub fn cell(&self, contender: Contender) -> Option<Cell> {
+    /// `column`'s figure, if it ran this scenario.
+    pub fn cell(&self, column: impl Into<Column>) -> Option<Cell> {
+        let column = column.into();
         self.cells
             .iter()
-            .find(|(c, _)| *c == contender)
+            .find(|(c, _)| *c == column)
             .map(|&(_, cell)| cell)
+    }
+
+    /// Every figure but coalesce's.
+    fn peers(&self) -> impl Iterator<Item = &(Column, Cell)> {
+        self.cells.iter().filter(|(c, _)| *c != Column::COALESCE)
+    }
+
+    /// How many times better `ours` is than `theirs` in this row's unit: above 1 when better.
+    fn advantage(&self, ours: f64, theirs: f64) -> f64 {
+        if self.unit.higher_is_better() {
+            ours / theirs
+        } else {
+            theirs / ours
+        }
     }
 
     /// The best figure of anyone but coalesce, and whose it is: the best peer, or the naive
@@ -163,8 +293,7 @@ impl Row {
                 order
             }
         };
-        let peers = self.cells.iter().filter(|(c, _)| *c != Contender::Coalesce);
-        match peers.min_by(|a, b| better(&a.1, &b.1)) {
+        match self.peers().min_by(|a, b| better(&a.1, &b.1)) {
             Some((peer, cell)) => Some((peer.to_string(), *cell)),
             None => match self.baseline {
                 Some(Baseline::Naive(cell)) => Some(("naive".to_string(), cell)),
@@ -175,7 +304,7 @@ impl Row {
 
     /// coalesce against the best peer, such as `2.54× faster than dataloader 0.18`.
     pub fn ratio(&self) -> Option<String> {
-        let ours = self.cell(Contender::Coalesce)?.value;
+        let ours = self.cell(Column::COALESCE)?.value;
         let (peer, theirs) = self.best_peer()?;
         let (better, worse) = self.unit.comparatives();
         let ours_better = if self.unit.higher_is_better() {
@@ -196,12 +325,10 @@ impl Row {
     /// Whether coalesce met the row's target.
     pub fn verdict(&self) -> Option<Verdict> {
         let target = self.target?;
-        let ours = self.cell(Contender::Coalesce)?;
+        let ours = self.cell(Column::COALESCE)?;
         let (met, goal, figure) = match target {
             Target::NearFloor { factor, batches } => {
-                let Some(Baseline::Floor(floor)) = self.baseline else {
-                    return None;
-                };
+                let floor = self.baseline.as_ref()?.floor(Floor::Woken)?;
                 let times = ours.value / floor.value;
                 let calls = ours.count.unwrap_or(0.0);
                 (
@@ -224,6 +351,32 @@ impl Row {
                     format!("{times:.1}×"),
                 )
             }
+            Target::AheadOfEveryPeer => {
+                let (best, theirs) = self
+                    .peers()
+                    .min_by(|a, b| {
+                        let a = self.advantage(ours.value, a.1.value);
+                        a.total_cmp(&self.advantage(ours.value, b.1.value))
+                    })
+                    .copied()?;
+                let times = self.advantage(ours.value, theirs.value);
+                let calls = ours.count.unwrap_or(0.0);
+                let fewer = self
+                    .peers()
+                    .filter(|(_, cell)| cell.count.is_some_and(|theirs| theirs < calls))
+                    .map(|(peer, _)| peer.to_string())
+                    .collect::<Vec<_>>();
+                let mut figure = format!("{times:.2}× {best}, the closest");
+                if !fewer.is_empty() {
+                    write!(figure, "; fewer {}s: {}", self.counts, fewer.join(", "))
+                        .expect("writing to a String");
+                }
+                (
+                    times >= 1.0 && fewer.is_empty(),
+                    format!("≥ every peer, no more {}s", self.counts),
+                    figure,
+                )
+            }
         };
         let outcome = if met { "met" } else { "**missed**" };
         Some(Verdict {
@@ -234,9 +387,13 @@ impl Row {
 
     fn render(&self, cell: Cell) -> String {
         let value = self.unit.format(cell.value);
-        match cell.count {
-            Some(n) => format!("{value} ({})", count(n, self.counts)),
-            None => value,
+        match (cell.count, cell.spread) {
+            (Some(n), Some(Spread { min, median, max })) => format!(
+                "{value} ({}; per round: min {min}, median {median}, max {max})",
+                count(n, self.counts)
+            ),
+            (Some(n), None) => format!("{value} ({})", count(n, self.counts)),
+            (None, _) => value,
         }
     }
 }
@@ -252,19 +409,37 @@ fn count(n: f64, what: &str) -> String {
     format!("{number} {what}{plural}")
 }
 
-/// The rows as one markdown table, with a column per contender in [`Contender::ALL`]'s order.
-pub fn markdown(rows: &[Row]) -> String {
+/// The table's heading and its separator row, two lines: a column per contender in
+/// [`Contender::ALL`]'s order, then one per peer in [`Foreign::ALL`]'s, whichever ran.
+///
+/// ```
+/// let header = coalesce_bench::table::header();
+/// let mut lines = header.lines();
+/// assert!(lines.next().unwrap().starts_with("| # | scenario | unit | floor / naive | coalesce |"));
+/// assert!(lines.next().unwrap().starts_with("|---|---|"));
+/// ```
+pub fn header() -> String {
     let mut out = String::from("| # | scenario | unit | floor / naive |");
-    for contender in Contender::ALL {
-        write!(out, " {contender} |").expect("writing to a String");
+    for column in Column::all() {
+        write!(out, " {column} |").expect("writing to a String");
     }
     out.push_str(" coalesce vs best peer | target |\n|---|---|---|---|");
-    out.push_str(&"---|".repeat(Contender::ALL.len()));
+    out.push_str(&"---|".repeat(Column::all().count()));
     out.push_str("---|---|\n");
+    out
+}
+
+/// The rows as one markdown table, under [`header`].
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = header();
     for row in rows {
-        let baseline = match row.baseline {
-            Some(Baseline::Floor(cell)) => format!("floor {}", row.render(cell)),
-            Some(Baseline::Naive(cell)) => format!("naive {}", row.render(cell)),
+        let baseline = match &row.baseline {
+            Some(Baseline::Floor(floors)) => floors
+                .iter()
+                .map(|&(floor, cell)| format!("{floor} {}", row.render(cell)))
+                .collect::<Vec<_>>()
+                .join("; "),
+            Some(Baseline::Naive(cell)) => format!("naive {}", row.render(*cell)),
             None => String::new(),
         };
         write!(
@@ -275,8 +450,8 @@ pub fn markdown(rows: &[Row]) -> String {
             row.unit.label()
         )
         .expect("writing to a String");
-        for contender in Contender::ALL {
-            let cell = row.cell(contender).map_or("–".into(), |c| row.render(c));
+        for column in Column::all() {
+            let cell = row.cell(column).map_or("–".into(), |c| row.render(c));
             write!(out, " {cell} |").expect("writing to a String");
         }
         let ratio = row.ratio().unwrap_or_default();
@@ -290,31 +465,31 @@ pub fn markdown(rows: &[Row]) -> String {
 mod tests {
     use super::*;
 
+    fn cell(value: f64, count: f64) -> Cell {
+        Cell {
+            value,
+            count: Some(count),
+            spread: None,
+        }
+    }
+
     fn row(unit: Unit, coalesce: f64, peer: f64, target: Option<Target>) -> Row {
         Row {
             id: "0",
             scenario: "test".into(),
             unit,
             counts: "batch call",
-            baseline: Some(Baseline::Floor(Cell {
-                value: 100.0,
-                count: None,
-            })),
+            baseline: Some(Baseline::Floor(vec![(
+                Floor::Woken,
+                Cell {
+                    value: 100.0,
+                    count: None,
+                    spread: None,
+                },
+            )])),
             cells: vec![
-                (
-                    Contender::Coalesce,
-                    Cell {
-                        value: coalesce,
-                        count: Some(1.0),
-                    },
-                ),
-                (
-                    Contender::Dataloader,
-                    Cell {
-                        value: peer,
-                        count: Some(5.0),
-                    },
-                ),
+                (Column::COALESCE, cell(coalesce, 1.0)),
+                (Contender::DATALOADER_DEFAULT.into(), cell(peer, 5.0)),
             ],
             target,
         }
@@ -323,15 +498,35 @@ mod tests {
     #[test]
     fn times_compare_lower_is_better() {
         let faster = row(Unit::NsPerLoad, 150.0, 300.0, None);
-        assert_eq!(faster.ratio().unwrap(), "2.00× faster than dataloader 0.18");
+        assert_eq!(
+            faster.ratio().unwrap(),
+            "2.00× faster than dataloader 0.18, 10 yields"
+        );
         let slower = row(Unit::NsPerLoad, 300.0, 150.0, None);
-        assert_eq!(slower.ratio().unwrap(), "2.00× slower than dataloader 0.18");
+        assert_eq!(
+            slower.ratio().unwrap(),
+            "2.00× slower than dataloader 0.18, 10 yields"
+        );
     }
 
     #[test]
     fn throughput_compares_higher_is_better() {
         let row = row(Unit::RequestsPerSecond, 5000.0, 1000.0, None);
-        assert_eq!(row.ratio().unwrap(), "5.00× faster than dataloader 0.18");
+        assert_eq!(
+            row.ratio().unwrap(),
+            "5.00× faster than dataloader 0.18, 10 yields"
+        );
+    }
+
+    #[test]
+    fn the_best_peer_may_be_in_another_language() {
+        let mut row = row(Unit::NsPerLoad, 150.0, 300.0, None);
+        row.cells
+            .push((Foreign::GraphqlDataloader.into(), cell(120.0, 1.0)));
+        assert_eq!(
+            row.ratio().unwrap(),
+            "1.25× slower than graphql/dataloader (Node)"
+        );
     }
 
     #[test]
@@ -339,7 +534,7 @@ mod tests {
         let row = row(Unit::AllocationsPerLoad, 0.0, 1.0, None);
         assert_eq!(
             row.ratio().unwrap(),
-            "0.00 against 1.00 for dataloader 0.18"
+            "0.00 against 1.00 for dataloader 0.18, 10 yields"
         );
     }
 
@@ -362,6 +557,80 @@ mod tests {
             .unwrap();
         assert!(!missed.met);
         assert_eq!(missed.text, "≤ 30.0 ns: **missed** (41.0 ns)");
+    }
+
+    #[test]
+    fn ahead_of_every_peer_needs_the_best_figure_and_no_more_batch_calls() {
+        let ahead = Some(Target::AheadOfEveryPeer);
+        let met = row(Unit::RequestsPerSecond, 5000.0, 4000.0, ahead)
+            .verdict()
+            .unwrap();
+        assert_eq!(
+            met.text,
+            "≥ every peer, no more batch calls: met (1.25× dataloader 0.18, 10 yields, the closest)"
+        );
+
+        let mut behind = row(Unit::RequestsPerSecond, 5000.0, 4000.0, ahead);
+        behind.cells.push((
+            Contender::Dataloader { yield_count: 1 }.into(),
+            cell(5500.0, 1.0),
+        ));
+        let missed = behind.verdict().unwrap();
+        assert!(!missed.met);
+        assert_eq!(
+            missed.text,
+            "≥ every peer, no more batch calls: **missed** (0.91× dataloader 0.18, 1 yield, the closest)"
+        );
+
+        let mut fewer_calls = row(Unit::RequestsPerSecond, 5000.0, 4000.0, ahead);
+        fewer_calls.cells[0].1.count = Some(6.0);
+        let missed = fewer_calls.verdict().unwrap();
+        assert!(!missed.met);
+        assert!(
+            missed
+                .text
+                .ends_with("; fewer batch calls: dataloader 0.18, 10 yields)"),
+            "{}",
+            missed.text
+        );
+    }
+
+    #[test]
+    fn a_row_shows_every_floor_and_the_spread_of_its_batch_calls() {
+        let mut row = row(Unit::NsPerLoad, 150.0, 300.0, None);
+        let floor = |value| Cell {
+            value,
+            count: None,
+            spread: None,
+        };
+        row.baseline = Some(Baseline::Floor(vec![
+            (Floor::Woken, floor(120.0)),
+            (Floor::Ready, floor(57.0)),
+            (Floor::Foreign(Language::Node), floor(110.0)),
+        ]));
+        row.cells[0].1 = Cell {
+            value: 150.0,
+            count: Some(1.5),
+            spread: Some(Spread {
+                min: 1,
+                median: 1,
+                max: 4,
+            }),
+        };
+        let table = markdown(&[row]);
+        let line = table.lines().nth(2).unwrap();
+        assert!(
+            line.starts_with(
+                "| 0 | test | time / load | floor 120 ns; ready at once 57.0 ns; Node 110 ns | \
+                 150 ns (1.5 batch calls; per round: min 1, median 1, max 4) | – | – | \
+                 300 ns (5 batch calls) | – | – | – | – |"
+            ),
+            "{line}"
+        );
+        assert_eq!(
+            line.matches('|').count(),
+            table.lines().next().unwrap().matches('|').count()
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use coalesce_bench::alloc::CountingAllocator;
+use coalesce_bench::peers::Peers;
 use coalesce_bench::report::{self, Config};
-use coalesce_bench::table::{self, Row};
+use coalesce_bench::table::{self, Baseline, Column, Floor, Row};
 use coalesce_bench::{Contender, alloc};
 
 #[global_allocator]
@@ -15,11 +16,17 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 #[test]
 fn a_tiny_run_fills_the_table_with_the_expected_batch_counts() {
     assert!(alloc::installed());
-    let rows = report::run(Config {
-        rounds: 2,
-        min_sample: Duration::ZERO,
-        samples: 1,
-    });
+    // The peers in other languages have a test of their own (tests/peers.rs): their columns
+    // stay empty here.
+    let rows = report::run(
+        Config {
+            rounds: 2,
+            min_sample: Duration::ZERO,
+            max_sample: Duration::from_secs(60),
+            samples: 1,
+        },
+        &Peers::none(),
+    );
 
     let ids: Vec<&str> = rows.iter().map(|row| row.id).collect();
     assert_eq!(
@@ -49,13 +56,45 @@ fn a_tiny_run_fills_the_table_with_the_expected_batch_counts() {
     for (id, batches) in [("1a", 1.0), ("2", 1.0), ("3", 1.0), ("4", 3.0), ("6a", 1.0)] {
         assert_eq!(count(id, async_graphql), batches, "{id}");
     }
-    for (id, batches) in [("1a", 5.0), ("1b", 5.0), ("2", 1.0), ("3", 1.0), ("4", 3.0)] {
-        assert_eq!(count(id, Contender::Dataloader), batches, "{id}");
+    for yield_count in [10, 1] {
+        let dataloader = Contender::Dataloader { yield_count };
+        for (id, batches) in [("1a", 5.0), ("1b", 5.0), ("2", 1.0), ("3", 1.0), ("4", 3.0)] {
+            assert_eq!(count(id, dataloader), batches, "{id}, {dataloader}");
+        }
+    }
+    // Every Rust contender in every micro row; the peers in other languages in none of them.
+    for id in ["1a", "1b", "2", "3", "4", "5"] {
+        let columns: Vec<Column> = row(id).cells.iter().map(|(c, _)| *c).collect();
+        let rust: Vec<Column> = Contender::ALL.into_iter().map(Column::from).collect();
+        assert_eq!(columns, rust, "{id}");
+    }
+    // The frame rows have both Rust floors, with no batch calls; 5 has the spread of its batch
+    // calls over its two rounds, which cannot be wider than the rounds' total.
+    for id in ["1a", "2"] {
+        let baseline = row(id).baseline.clone().expect("a frame row has floors");
+        for floor in [Floor::Woken, Floor::Ready] {
+            let cell = baseline
+                .floor(floor)
+                .unwrap_or_else(|| panic!("{id}: {floor}"));
+            assert!(cell.value > 0.0 && cell.count.is_none(), "{id}: {floor}");
+        }
+    }
+    for contender in Contender::ALL {
+        let cell = row("5").cell(contender).unwrap();
+        let spread = cell
+            .spread
+            .unwrap_or_else(|| panic!("5: {contender} has no spread"));
+        let total = cell.count.unwrap() * 2.0;
+        assert!(
+            spread.min >= 1 && spread.min <= spread.max,
+            "5: {contender}"
+        );
+        assert_eq!((spread.min + spread.max) as f64, total, "5: {contender}");
     }
     // Over HTTP: 2 statements batched, 1 per row naively (the demo's own acceptance numbers).
     for (id, naive) in [("7a", 21.0), ("7b", 101.0)] {
         assert_eq!(count(id, Contender::Coalesce), 2.0, "{id}");
-        let Some(table::Baseline::Naive(cell)) = row(id).baseline else {
+        let Some(Baseline::Naive(cell)) = &row(id).baseline else {
             panic!("{id} has no naive baseline");
         };
         assert_eq!(cell.count, Some(naive), "{id}");

@@ -1,6 +1,7 @@
 //! The `dataloader` crate (0.18), as its documentation shows it: a `BatchFn` in a cached
-//! `Loader`, on its tokio runtime feature, with its defaults (10 yields, at most 200 keys per
-//! batch).
+//! `Loader`, on its tokio runtime feature, with its defaults (at most 200 keys per batch) and the
+//! yield count asked for (10 by default: each load yields that many times before it sends what
+//! has been queued).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,7 +15,15 @@ use crate::dataset::{BatchFn, Dataset};
 
 /// The `dataloader` crate's cached loader.
 #[derive(Clone, Copy, Debug)]
-pub struct DataloaderCrate;
+pub struct DataloaderCrate {
+    /// Its `with_yield_count`: how many times each load yields before it sends a batch.
+    pub yield_count: usize,
+}
+
+impl DataloaderCrate {
+    /// The crate's own default yield count.
+    pub const DEFAULT_YIELD_COUNT: usize = 10;
+}
 
 /// The shared batch function as a `dataloader::BatchFn`.
 pub struct Batch<D>(BatchFn<D>);
@@ -29,7 +38,7 @@ impl Library for DataloaderCrate {
     type Handle<D: Dataset> = Loader<D::Key, D::Value, Batch<D>>;
 
     fn build<D: Dataset>(self, batch_fn: BatchFn<D>) -> Self::Handle<D> {
-        Loader::new(Batch(batch_fn))
+        Loader::new(Batch(batch_fn)).with_yield_count(self.yield_count)
     }
 
     fn load<D: Dataset>(

@@ -55,8 +55,12 @@ pub enum Contender {
         /// How long it collects keys before sending a batch; its default is 1 ms.
         delay: Duration,
     },
-    /// The `dataloader` crate's cached `Loader`, with its defaults (10 yields, batches of 200).
-    Dataloader,
+    /// The `dataloader` crate's cached `Loader`, with its defaults (batches of at most 200) and
+    /// `yield_count` yields per load before it sends a batch.
+    Dataloader {
+        /// Its `with_yield_count`; the crate's default is 10.
+        yield_count: usize,
+    },
 }
 
 impl Contender {
@@ -65,14 +69,22 @@ impl Contender {
         delay: Duration::from_millis(1),
     };
 
-    /// Every column, coalesce first: async-graphql with its default 1 ms delay and with none.
-    pub const ALL: [Contender; 4] = [
+    /// The `dataloader` crate as it comes: 10 yields per load.
+    pub const DATALOADER_DEFAULT: Contender = Contender::Dataloader {
+        yield_count: DataloaderCrate::DEFAULT_YIELD_COUNT,
+    };
+
+    /// Every column, coalesce first: async-graphql with its default 1 ms delay and with none, and
+    /// the `dataloader` crate with its default 10 yields and with 1, its fastest setting that
+    /// still batches a `join_all`.
+    pub const ALL: [Contender; 5] = [
         Contender::Coalesce,
         Contender::ASYNC_GRAPHQL_DEFAULT,
         Contender::AsyncGraphql {
             delay: Duration::ZERO,
         },
-        Contender::Dataloader,
+        Contender::DATALOADER_DEFAULT,
+        Contender::Dataloader { yield_count: 1 },
     ];
 
     /// The peers coalesce is compared with: every contender but coalesce.
@@ -81,12 +93,12 @@ impl Contender {
     }
 
     /// A name without spaces, for benchmark ids and file names.
-    pub fn id(self) -> &'static str {
+    pub fn id(self) -> String {
         match self {
-            Contender::Coalesce => "coalesce",
-            Contender::AsyncGraphql { delay } if delay.is_zero() => "async-graphql-delay-0",
-            Contender::AsyncGraphql { .. } => "async-graphql",
-            Contender::Dataloader => "dataloader",
+            Contender::Coalesce => "coalesce".into(),
+            Contender::AsyncGraphql { delay } if delay.is_zero() => "async-graphql-delay-0".into(),
+            Contender::AsyncGraphql { .. } => "async-graphql".into(),
+            Contender::Dataloader { yield_count } => format!("dataloader-yields-{yield_count}"),
         }
     }
 
@@ -98,7 +110,9 @@ impl Contender {
         match self {
             Contender::Coalesce => scenario.run(Coalesce::default(), rt, rounds),
             Contender::AsyncGraphql { delay } => scenario.run(AsyncGraphql { delay }, rt, rounds),
-            Contender::Dataloader => scenario.run(DataloaderCrate, rt, rounds),
+            Contender::Dataloader { yield_count } => {
+                scenario.run(DataloaderCrate { yield_count }, rt, rounds)
+            }
         }
     }
 }
@@ -111,7 +125,10 @@ impl fmt::Display for Contender {
                 f.write_str("async-graphql, delay 0")
             }
             Contender::AsyncGraphql { delay } => write!(f, "async-graphql, {delay:?} delay"),
-            Contender::Dataloader => f.write_str("dataloader 0.18"),
+            Contender::Dataloader { yield_count: 1 } => f.write_str("dataloader 0.18, 1 yield"),
+            Contender::Dataloader { yield_count } => {
+                write!(f, "dataloader 0.18, {yield_count} yields")
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::hint::black_box;
 
+use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 use super::{Meter, Run, Scenario, on_worker};
@@ -37,5 +38,9 @@ impl Scenario for CacheHit {
             }
             meter.finish(rounds, hits, batch_fn.calls())
         })
+    }
+
+    fn portable(&self) -> Option<Value> {
+        Some(json!({ "name": "cache_hit", "hits": self.hits }))
     }
 }

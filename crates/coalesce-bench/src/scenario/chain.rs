@@ -1,6 +1,7 @@
 //! Scenario 4: dependent loads, one key per level, each waiting for the one before: the latency
 //! a nested GraphQL query pays per level (`user { bestFriend { bestFriend { name } } }`).
 
+use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 use super::{Meter, Run, Scenario, on_worker};
@@ -34,5 +35,9 @@ impl Scenario for Chain {
             }
             meter.finish(rounds, 1, batch_fn.calls())
         })
+    }
+
+    fn portable(&self) -> Option<Value> {
+        Some(json!({ "name": "chain", "levels": self.levels }))
     }
 }

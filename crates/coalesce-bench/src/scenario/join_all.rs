@@ -1,12 +1,15 @@
 //! Scenarios 1 and 2: distinct keys loaded in one frame by a `join_all` of single loads, the
-//! shape of a GraphQL list whose items each load a key; and the bare harness, the floor any
-//! loader pays for the `join_all` itself.
+//! shape of a GraphQL list whose items each load a key; and the bare harness, the floors any
+//! loader pays for the `join_all` itself: futures that wait once and are woken, and futures that
+//! do not wait at all.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
 
 use futures_util::future::join_all;
+use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 use super::{Meter, Run, Scenario, on_worker};
@@ -39,18 +42,32 @@ impl Scenario for JoinAll {
             meter.finish(rounds, keys, batch_fn.calls())
         })
     }
+
+    fn portable(&self) -> Option<Value> {
+        Some(json!({ "name": "frame", "keys": self.keys }))
+    }
 }
 
-/// The floor of [`JoinAll`]: `futures` futures that each yield once, as a waiting load does, and
-/// return the value a load would, through the same `join_all`. No loader could beat it.
-pub fn bare_join_all(rt: &Runtime, futures: u64, rounds: u64) -> Run {
+/// The fair floor of [`JoinAll`]: `futures` futures that each pend once, leaving their waker, and
+/// are woken by another, as a load waiting for its batch is, then return the value a load would,
+/// through the same `join_all`. No loader could beat it: any loader's waiting loads do at least
+/// this much.
+///
+/// A future that wakes itself instead would be unfair to the loaders: `FuturesUnordered`, under
+/// `join_all`, treats a future woken while it is polled as a yield and gives the executor a turn
+/// for every two of them, an extra trip no waiting load makes.
+pub fn woken_floor(rt: &Runtime, futures: u64, rounds: u64) -> Run {
     on_worker(rt, async move {
         let mut meter = Meter::default();
         for _ in 0..rounds {
             let start = Meter::start();
-            let values = join_all((0..futures).map(|key| async move {
-                YieldOnce(false).await;
-                Some(Echo::value(key))
+            let gate = Gate::new(futures);
+            let values = join_all((0..futures).map(|key| {
+                let gate = &gate;
+                async move {
+                    Pend { gate, left: false }.await;
+                    Some(Echo::value(key))
+                }
             }))
             .await;
             let correct = Echo::count_correct(0, values);
@@ -61,19 +78,62 @@ pub fn bare_join_all(rt: &Runtime, futures: u64, rounds: u64) -> Run {
     })
 }
 
-/// Pending once, after asking to be polled again; ready the next time. The cheapest way to give
-/// the executor a turn, and what a load that waits for its batch does at the least.
-struct YieldOnce(bool);
+/// The floor below the floor: the same `join_all` of futures that are ready at once, as cache hits
+/// would be. What the `join_all` itself costs, without a single wait.
+pub fn ready_floor(rt: &Runtime, futures: u64, rounds: u64) -> Run {
+    on_worker(rt, async move {
+        let mut meter = Meter::default();
+        for _ in 0..rounds {
+            let start = Meter::start();
+            let values =
+                join_all((0..futures).map(|key| async move { Some(Echo::value(key)) })).await;
+            let correct = Echo::count_correct(0, values);
+            meter.stop(start);
+            assert_eq!(correct, futures);
+        }
+        meter.finish(rounds, futures, 0)
+    })
+}
 
-impl Future for YieldOnce {
+/// Where the floor's futures wait: the wakers of those that have pended, until the last of a
+/// round's futures arrives and wakes them all, as a batch's answer wakes its loads.
+struct Gate {
+    waiting: Mutex<Vec<Waker>>,
+    expected: usize,
+}
+
+impl Gate {
+    fn new(expected: u64) -> Gate {
+        let expected = usize::try_from(expected).expect("a count of futures in memory");
+        Gate {
+            waiting: Mutex::new(Vec::with_capacity(expected)),
+            expected,
+        }
+    }
+}
+
+/// Pending once, its waker left at the gate; ready when polled again, which only the gate's wake
+/// makes happen.
+struct Pend<'g> {
+    gate: &'g Gate,
+    left: bool,
+}
+
+impl Future for Pend<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
+        if self.left {
             return Poll::Ready(());
         }
-        self.0 = true;
-        cx.waker().wake_by_ref();
+        self.left = true;
+        let mut waiting = self.gate.waiting.lock().expect("no floor future panics");
+        waiting.push(cx.waker().clone());
+        if waiting.len() == self.gate.expected {
+            // The last to arrive wakes the round, itself included: one self-wake per round, where
+            // `FuturesUnordered` yields only at the second.
+            waiting.drain(..).for_each(Waker::wake);
+        }
         Poll::Pending
     }
 }

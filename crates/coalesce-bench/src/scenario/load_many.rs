@@ -1,6 +1,7 @@
 //! Scenario 1, second half: the same distinct keys through each library's own many-keys call,
 //! which has no `join_all` to pay for.
 
+use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 use super::{Meter, Run, Scenario, on_worker};
@@ -30,5 +31,9 @@ impl Scenario for LoadMany {
             }
             meter.finish(rounds, keys, batch_fn.calls())
         })
+    }
+
+    fn portable(&self) -> Option<Value> {
+        Some(json!({ "name": "load_many", "keys": self.keys }))
     }
 }

@@ -19,11 +19,12 @@ mod tasks;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::runtime::Runtime;
 
 pub use cache_hit::CacheHit;
 pub use chain::Chain;
-pub use join_all::{JoinAll, bare_join_all};
+pub use join_all::{JoinAll, ready_floor, woken_floor};
 pub use load_many::LoadMany;
 pub use tasks::Tasks;
 
@@ -36,10 +37,16 @@ pub trait Scenario: Sync {
     ///
     /// Panics if a load answers with a wrong value: a fast wrong answer is not a result.
     fn run<L: Library>(&self, library: L, rt: &Runtime, rounds: u64) -> Run;
+
+    /// The scenario as the peers in other languages run it ([`crate::peers`]): its name and
+    /// parameters as JSON, or `None` if it has no counterpart there.
+    fn portable(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// What running a scenario measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Run {
     /// The timed part of every round together (set-up a scenario does not time is left out).
     pub elapsed: Duration,
@@ -51,6 +58,9 @@ pub struct Run {
     pub ops_per_round: u64,
     /// Batch-function calls, over every round.
     pub batches: u64,
+    /// The batch calls of each round, in order, for a scenario whose count varies from round to
+    /// round ([`Tasks`]); empty for the others.
+    pub round_batches: Vec<u64>,
 }
 
 impl Run {
@@ -75,6 +85,7 @@ impl Run {
 pub struct Meter {
     elapsed: Duration,
     allocations: u64,
+    round_batches: Vec<u64>,
 }
 
 /// Where a timed part started.
@@ -100,6 +111,11 @@ impl Meter {
         self.allocations += alloc::allocations() - start.allocations;
     }
 
+    /// Notes the batch calls one round made, for a scenario that reports their spread.
+    pub fn round_batches(&mut self, batches: u64) {
+        self.round_batches.push(batches);
+    }
+
     /// The run these timed parts made up.
     pub fn finish(self, rounds: u64, ops_per_round: u64, batches: u64) -> Run {
         Run {
@@ -108,6 +124,7 @@ impl Meter {
             rounds,
             ops_per_round,
             batches,
+            round_batches: self.round_batches,
         }
     }
 }
