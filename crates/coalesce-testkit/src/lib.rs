@@ -4,7 +4,8 @@
 //! their own on free loopback ports. [`PrivateRedis`] is that server for Redis.
 //!
 //! With the `postgres` feature, `PgSchema` is a schema of a test's own on the machine's
-//! PostgreSQL, for tests that only need a database to read and write.
+//! PostgreSQL, for tests that only need a database to read and write. With the `spans` feature,
+//! `SpanRecorder` records how a test's `tracing` spans nest.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -13,6 +14,10 @@ use std::time::Duration;
 mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::PgSchema;
+#[cfg(feature = "spans")]
+mod spans;
+#[cfg(feature = "spans")]
+pub use spans::{SpanIndex, SpanRecorder};
 
 /// A port nothing listens on now, for a server a test starts. Another process could take it
 /// before the server binds it; on a test machine's loopback, that does not happen in practice.
