@@ -12,7 +12,7 @@ use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, Schedule, ValueO
 /// A memo of the user's own for loader `L` with cache key `C`.
 type CustomMemo<L, C> = Box<dyn CacheMap<C, CacheEntry<ValueOf<L>, <L as Loader>::Error>>>;
 
-/// The options of a [`DataLoader`], named as in graphql/dataloader, aiodataloader and Strawberry.
+/// The options of a [`DataLoader`].
 ///
 /// Its type is the loader's: `Builder<L, C>` builds a [`DataLoader<L, C>`], whatever options are
 /// set, in any order, so a function can take a builder, set some options and hand it on.
@@ -57,9 +57,9 @@ where
 
 impl<L: Loader, C: CacheKey> Builder<L, C> {
     /// Options for a loader that memoizes and de-duplicates by what `cache_key` returns instead
-    /// of by the key itself (Strawberry's and graphql/dataloader's `cache_key_fn`): for object
-    /// keys, or keys that are equal in the ways that matter. The keys need not be `Hash` or
-    /// `Eq`; the loader's type names the cache key's type, never the function.
+    /// of by the key itself: for object keys, or keys that are equal in the ways that matter.
+    /// The keys need not be `Hash` or `Eq`; the loader's type names the cache key's type, never
+    /// the function.
     ///
     /// ```
     /// use coalesce_loader::{Builder, DataLoader, FnLoader};
@@ -114,8 +114,9 @@ impl<L: Loader, C: CacheKey> Builder<L, C> {
     }
 
     /// Memoize loads (the default), or not: with `false`, every load reaches the batch
-    /// function, duplicates included, as with aiodataloader's `cache=False`. Clearing and
-    /// priming then do nothing, and a `prime` does not answer a load already queued.
+    /// function, duplicates included, and nothing is remembered. Clearing and priming then do
+    /// nothing: a [`prime`](DataLoader::prime) is not kept, and a load of its key already
+    /// queued is not answered with it but gets what the batch function returns.
     pub fn cache(mut self, cache: bool) -> Self {
         self.cache = cache;
         self

@@ -1,9 +1,8 @@
-//! Where a loader keeps the values it has loaded: any map with get / set / delete / clear
-//! (aiodataloader's and Strawberry's `AbstractCache`).
+//! Where a loader keeps the values it has loaded: any map with get / set / delete / clear.
 //!
 //! A loader memoizes what its batch function returned, so that the second `load(4)` of a request
 //! costs a map lookup instead of a query. [`CacheMap`] is the interface of that memo: `get`, `set`,
-//! `delete`, `clear`, as in Strawberry's `AbstractCache` and graphql/dataloader's `cacheMap`.
+//! `delete`, `clear`.
 //!
 //! The memo holds only *finished* loads. Keys whose batch is still collecting or running are
 //! tracked by the loader itself, so a custom map never sees a half-loaded entry, an LRU can never
@@ -17,8 +16,8 @@
 //! | [`Builder::cache(false)`](crate::Builder::cache) | both sent, duplicates included | loaded again |
 //!
 //! What is stored for a key is a [`CacheEntry`]: the value, or the per-key error the batch function
-//! returned for it (per-key errors are cached like values, as in graphql/dataloader; whole-batch
-//! failures are never stored).
+//! returned for it (per-key errors are cached like values; whole-batch failures are never
+//! stored).
 //!
 //! Built-in maps: [`HashMap`] (unbounded, the default, right for per-request loaders),
 //! [`NoCache`], and with the `moka` feature a bounded LRU (`lru`) and an expiring map

@@ -54,7 +54,7 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     /// Loads one key: its value, or why there is none.
     ///
     /// The key is queued when `load` is called, so loads started before the first `.await`
-    /// share a batch, as in aiodataloader:
+    /// share a batch:
     ///
     /// ```
     /// # let loader = coalesce_loader::DataLoader::new(coalesce_loader::from_fn(|ids: Vec<u32>| async move {
@@ -68,6 +68,12 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     /// # });
     /// ```
     ///
+    /// A key already memoized is a cache hit, answered at the load's first poll, before the
+    /// batch that is collecting is sent: a hit adds no key to any batch, so holding it back
+    /// until that batch resolves would only delay the resolver. A key already queued or in
+    /// flight is joined, not sent again (unless the loader was built with
+    /// [`cache(false)`](Builder::cache)).
+    ///
     /// Dropping the returned future withdraws the load; other loads of the same batch are not
     /// affected, and a batch nobody waits for any more is cancelled.
     pub fn load(&self, key: L::Key) -> Load<'_, L, C> {
@@ -76,8 +82,8 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
         }
     }
 
-    /// Loads several keys: one result per key, in order. Never fails as a whole (graphql/dataloader
-    /// v2's `loadMany`): each entry is that key's value or that key's error.
+    /// Loads several keys: one result per key, in order. Never fails as a whole: each entry is
+    /// that key's value or that key's error.
     ///
     /// Cheaper than a `join_all` of [`load`](Self::load)s: the keys are queued under one lock
     /// and the future waits once per batch rather than once per key.
@@ -193,7 +199,9 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
     /// (use [`force_prime`](Self::force_prime) to overwrite). A key queued in a batch not yet
     /// sent is answered with `value` and left out of the batch.
     ///
-    /// Does nothing when the loader was built with [`cache(false)`](Builder::cache).
+    /// Does nothing when the loader was built with [`cache(false)`](Builder::cache): with no
+    /// memo there is nowhere to keep the value, and a load of `key` already queued is not
+    /// answered with it but gets what the batch function returns.
     pub fn prime(&self, key: L::Key, value: ValueOf<L>) -> &Self {
         self.shared.prime(std::iter::once((key, Ok(value))), false);
         self
@@ -206,11 +214,10 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
         self
     }
 
-    /// Memoizes an error for `key` (graphql/dataloader's `prime(key, new Error(...))`): its loads
-    /// fail with [`LoadError::Key`](crate::LoadError::Key) carrying `error`, as if the batch
-    /// function had returned it for that key, and the batch function is not called for it. Like
-    /// [`prime`](Self::prime), never overwrites, and answers a load of `key` queued in a batch
-    /// not yet sent.
+    /// Memoizes an error for `key`: its loads fail with [`LoadError::Key`](crate::LoadError::Key)
+    /// carrying `error`, as if the batch function had returned it for that key, and the batch
+    /// function is not called for it. Like [`prime`](Self::prime), never overwrites, and answers a
+    /// load of `key` queued in a batch not yet sent.
     ///
     /// ```
     /// use coalesce_loader::{DataLoader, LoadError};
@@ -232,7 +239,7 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
         self
     }
 
-    /// Memoizes `value` for `key`, replacing what was there (Strawberry's `prime(force=True)`).
+    /// Memoizes `value` for `key`, replacing what was there.
     /// Loads already waiting for a fetch of `key` still get the fetched value; later loads get
     /// `value`.
     pub fn force_prime(&self, key: L::Key, value: ValueOf<L>) -> &Self {

@@ -24,9 +24,9 @@ use std::sync::Arc;
 /// Why a [`load`](crate::DataLoader::load) did not produce a value.
 ///
 /// The variants separate the failures a caller may want to treat differently: an error the batch
-/// function reported for this one key ([`Key`](LoadError::Key), cached like a value, as in
-/// graphql/dataloader), and failures of the whole batch, which are never cached so that the next
-/// load retries ([`Batch`](LoadError::Batch), [`Panic`](LoadError::Panic),
+/// function reported for this one key ([`Key`](LoadError::Key), cached like a value), and failures
+/// of the whole batch, which are never cached so that the next load retries
+/// ([`Batch`](LoadError::Batch), [`Panic`](LoadError::Panic),
 /// [`WrongLength`](LoadError::WrongLength)).
 ///
 /// ```

@@ -1,14 +1,12 @@
 //! Cache keys: which loads count as "the same key".
 //!
-//! By default a load key is its own cache key, so two loads are the same when their keys are
-//! `==`. A cache-key function (Strawberry's and graphql/dataloader's `cache_key_fn`) changes
-//! that: the loader memoizes and de-duplicates by what the function returns, so object keys that
-//! are equal in the ways that matter (`User(1, "Nick")` twice, or a composite `(tenant, id)`
-//! normalized) share one entry. The cache key's *type* is the second parameter of
-//! [`DataLoader<L, C>`](crate::DataLoader), as in graphql/dataloader's `DataLoader<K, V, C = K>`;
-//! the function itself is given where the loader is built
-//! ([`Builder::with_cache_key`](crate::Builder::with_cache_key)), so that a loader's type never
-//! names a closure.
+//! By default a load key is its own cache key, so two loads are the same when their keys are `==`.
+//! A cache-key function changes that: the loader memoizes and de-duplicates by what the function
+//! returns, so object keys that are equal in the ways that matter (`User(1, "Nick")` twice, or a
+//! composite `(tenant, id)` normalized) share one entry. The cache key's *type* is the second
+//! parameter of [`DataLoader<L, C>`](crate::DataLoader); the function itself is given where the
+//! loader is built ([`Builder::with_cache_key`](crate::Builder::with_cache_key)), so that a
+//! loader's type never names a closure.
 //!
 //! The function is kept behind a pointer: a plain function pointer for the default (the key is
 //! borrowed, never cloned), a boxed closure otherwise. Making the function a type parameter, as

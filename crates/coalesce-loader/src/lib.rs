@@ -88,9 +88,8 @@
 //!
 //! # Batch functions
 //!
-//! A batch function is a closure given to [`from_fn`] (Strawberry's `DataLoader(load_fn=...)`),
-//! or a type implementing [`Loader`] that carries its own context: a pool, the caller's identity
-//! (aiodataloader's `class UserLoader(DataLoader)`).
+//! A batch function is a closure given to [`from_fn`], or a type implementing [`Loader`] that
+//! carries its own context: a pool, the caller's identity.
 //!
 //! It may return one of three shapes ([`BatchOutput`]); with the last two the loader lines the
 //! answers up with the keys itself, so a query that returns rows in its own order, or skips ids it
@@ -120,7 +119,7 @@
 //!
 //! let users_database = HashMap::from([(1, User { id: 1 }), (2, User { id: 2 })]);
 //!
-//! // Strawberry's per-key errors: a missing user is an error for that key only.
+//! // Per-key errors: a missing user is an error for that key only.
 //! let loader = DataLoader::new(coalesce_loader::from_fn(move |keys: Vec<u64>| {
 //!     let found: Vec<Result<User, NotFound>> = keys
 //!         .iter()
@@ -141,8 +140,9 @@
 //! # Errors
 //!
 //! A load fails with a [`LoadError`], which is `Clone`, implements `std::error::Error` when the
-//! batch function's error does, and so works with `?` in async-graphql resolvers and with
-//! `anyhow`. The batch function's own error type need not be `Clone`. What each failure does:
+//! batch function's error does, and so works with `?` in GraphQL resolvers and into
+//! `anyhow::Error`. The batch function's own error type need not be `Clone`. What each failure
+//! does:
 //!
 //! | the batch function | its loads get | memoized? |
 //! |---|---|---|
@@ -157,9 +157,10 @@
 //! The first load polled for a batch *drives* it: it yields to the executor until a full turn adds
 //! no key, then calls the batch function from inside its own `poll`. Nothing is spawned and no
 //! timer runs, so the same code batches on tokio (current-thread or multi-thread), on
-//! `futures::executor::block_on`, or on any other executor, and a level of a GraphQL query costs
-//! microseconds, not async-graphql's 1 ms delay. See [`Schedule`] for the frame rule, its limits,
-//! and the optional schedules (a yield count, a time window, manual [`dispatch`](DataLoader::dispatch)).
+//! `futures::executor::block_on`, or on any other executor, and a level of a GraphQL query waits
+//! microseconds for its batch, with no delay to tune. See [`Schedule`] for the frame rule, its
+//! limits, and the optional schedules (a yield count, a time window, manual
+//! [`dispatch`](DataLoader::dispatch)).
 //!
 //! Cancellation never strands anyone: if the driving load is dropped, another waiter takes over;
 //! if every waiter is dropped, the batch is cancelled and nothing is memoized. The design is
@@ -180,7 +181,7 @@
 //! # Loading by alternative keys
 //!
 //! When a user can be loaded by id or by username, each batch function can prime the other
-//! loader, so a user loaded either way is memoized both ways (aiodataloader's pattern):
+//! loader, so a user loaded either way is memoized both ways:
 //!
 //! ```
 //! use coalesce_loader::{DataLoader, Loader, by_key};
@@ -247,7 +248,7 @@
 //! [`blocking`] is the same loader for synchronous code:
 //! [`load`](blocking::DataLoader::load) returns a [`Deferred`](blocking::Deferred) value, `.then`
 //! chains further loads, and a per-request [`Runner`](blocking::Runner) sends one batch per loader
-//! per round (promise's and graphql-sync-dataloaders' designs, without their global queue).
+//! per round.
 //!
 //! [`tier`] puts a shared second-level cache behind the per-request memo, for services that run
 //! many instances: it is read and written in bulk once per batch, so batching survives, and a
@@ -255,28 +256,59 @@
 //!
 //! # Coming from another DataLoader
 //!
+//! The verbs are those of graphql/dataloader, Strawberry and aiodataloader, mostly by the same
+//! names:
+//!
 //! | graphql/dataloader (JS) | Strawberry / aiodataloader | async-graphql's `DataLoader` | coalesce |
 //! |---|---|---|---|
-//! | `new DataLoader(batchFn)` | `DataLoader(load_fn=...)` | `DataLoader::new(loader, tokio::spawn)` | [`DataLoader::new`]`(`[`from_fn`]`(f))`, or a [`Loader`] type |
-//! | `{ cacheKeyFn }` | `cache_key_fn=` | n/a | [`Builder::with_cache_key`] |
+//! | `new DataLoader(batchFn)` | `DataLoader(load_fn=...)`; aiodataloader: `class UserLoader(DataLoader)` | `DataLoader::new(loader, tokio::spawn)` | [`DataLoader::new`]`(`[`from_fn`]`(f))`, or a [`Loader`] type, which carries its own context |
+//! | `createLoaders(authToken)` per request | `get_context` returning new loaders | `Schema::build(...).data(DataLoader::new(...))`: one loader for every request | [`Loaders`], built per request |
+//! | `{ cacheKeyFn }` | `cache_key_fn=` (aiodataloader: `get_cache_key=`) | n/a | [`Builder::with_cache_key`] |
 //! | `{ cache: false }` | `cache=False` | `NoCache` (the default) | [`Builder::cache`]`(false)` |
-//! | `{ batch: false }`, `{ maxBatchSize }` | `batch=False`, `max_batch_size=` | `max_batch_size` | [`Builder::batch`], [`Builder::max_batch_size`] |
-//! | `{ cacheMap }` | `cache_map=` | `CacheFactory` | [`Builder::cache_map`] |
+//! | `{ batch: false }`, `{ maxBatchSize }` | `batch=False` (aiodataloader), `max_batch_size=` | `max_batch_size` (1000 by default) | [`Builder::batch`], [`Builder::max_batch_size`] |
+//! | `{ cacheMap }` | `cache_map=` | `DataLoader::with_cache` and a `CacheFactory` | [`Builder::cache_map`] |
 //! | `{ batchScheduleFn }` | n/a | `delay(d)` (1 ms by default) | [`Builder::schedule`]; no timer by default |
+//! | `{ name }` | n/a | n/a | [`Builder::name`] |
 //! | `load(key)` | `await loader.load(key)` | `load_one(key)` | [`DataLoader::load`] |
-//! | `loadMany(keys)`: value or `Error` per key | `load_many(keys)` | `load_many(keys)`: a `HashMap`, missing keys absent | [`DataLoader::load_many`]: a `Vec` of results, in key order |
-//! | `clear`, `clearAll` | `clear`, `clear_many`, `clear_all` | `clear` | [`clear`](DataLoader::clear), [`clear_many`](DataLoader::clear_many), [`clear_all`](DataLoader::clear_all) |
-//! | `prime(key, value)` | `prime`, `prime_many`, `force=True` | `feed_one`, `feed_many` | [`prime`](DataLoader::prime), [`prime_many`](DataLoader::prime_many), [`force_prime`](DataLoader::force_prime) |
+//! | `loadMany(keys)`: value or `Error` per key | `load_many(keys)`: raises the first error | `load_many(keys)`: a `HashMap`, missing keys absent | [`DataLoader::load_many`]: a `Vec` of results, in key order |
+//! | `clear`, `clearAll` | `clear`, `clear_many` (Strawberry), `clear_all` | `clear::<K>()`: every key | [`clear`](DataLoader::clear), [`clear_many`](DataLoader::clear_many), [`clear_all`](DataLoader::clear_all) |
+//! | `prime(key, value)` | `prime`, `prime_many` (Strawberry) | n/a | [`prime`](DataLoader::prime), [`prime_many`](DataLoader::prime_many) |
+//! | `clear(key).prime(key, value)` | `prime(key, value, force=True)` (Strawberry) | `feed_one`, `feed_many`: always overwrite | [`force_prime`](DataLoader::force_prime), [`force_prime_many`](DataLoader::force_prime_many) |
+//! | `prime(key, new Error(...))` | `prime(key, exception)` (aiodataloader) | n/a | [`prime_error`](DataLoader::prime_error) |
 //! | a rejected batch rejects every load | a raised exception fails every load | `Err` for every load; a panic panics every waiter | [`LoadError::Batch`], [`LoadError::Panic`]: values, nothing cached |
 //! | `Error` in the returned array: that key's error | an `Exception` in the list | none | [`LoadError::Key`], cached like a value |
 //!
+//! Beside the table:
+//!
+//! - **Per request.** async-graphql's loader is built once, with the schema, so it cannot carry
+//!   the caller's identity, and with a cache its memo is shared by every caller. coalesce's
+//!   loaders are built per request with what the request may see; the
+//!   `coalesce-loader-async-graphql` and `coalesce-loader-juniper` crates build them from one
+//!   factory given at startup.
+//! - **Schedules.** graphql/dataloader sends a batch once the promise jobs of the current tick
+//!   have run. Rust has no such global queue, so the [frame rule](Schedule::Frame) counts trips
+//!   through the executor instead. [`Schedule::Yields`] is the `dataloader` crate's schedule
+//!   (there 10 yields by default) and `Schedule::Window` async-graphql's `delay`.
+//! - **The blocking loader** ([`blocking`]) is promise's DataLoader, whose `load(1).then(...)`
+//!   chains work on a promise, and graphql-sync-dataloaders' `SyncDataLoader`, whose
+//!   `DeferredExecutionContext` resolves the pending `SyncFuture`s: a
+//!   [`Deferred`](blocking::Deferred) is the promise or `SyncFuture`, a
+//!   [`Runner`](blocking::Runner) the execution context. Their queue is global to the module, so
+//!   two threads' requests can mix keys; a runner knows only the loaders built with it.
+//! - **The shared tier** ([`tier`]) is read in bulk inside the batch, as java-dataloader's
+//!   `ValueCache` is. A tier consulted inside each `load` (as java-dataloader once did) costs a
+//!   round trip per key and can push keys out of the batch they belong in.
+//!
 //! Where the behaviour differs on purpose:
 //!
-//! - **A cache hit is answered at its first poll**, before the open batch resolves;
-//!   graphql/dataloader holds it back until that batch is dispatched. Holding it back only delays
-//!   the resolver; it changes no batch.
-//! - **With `cache(false)`, a `prime` does not answer a load already queued** (graphql/dataloader's
-//!   behaviour; Strawberry's answers it): with no memo, a prime has nowhere to go.
+//! - **A cache hit is answered at its first poll**, before the open batch is sent;
+//!   graphql/dataloader holds it back until that batch resolves. A hit adds no key to any
+//!   batch, so holding it back would only delay the resolver.
+//! - **A `prime` answers a load queued in a batch not yet sent**, and takes its key out of the
+//!   batch, as Strawberry's does (graphql/dataloader's and aiodataloader's leave it to the batch).
+//!   **With `cache(false)`, a `prime` does nothing**, so it does not answer a load already queued
+//!   either (graphql/dataloader's behaviour; Strawberry's answers it): with no memo, a prime has
+//!   nowhere to go.
 //! - **The batch function's error need not be `Clone`** (async-graphql's must be), and per-key
 //!   errors exist (async-graphql has only whole-batch errors).
 //! - **A key already in flight is never sent twice**, also across batches (async-graphql sends

@@ -1,10 +1,9 @@
 //! The batch function: what a [`DataLoader`](crate::DataLoader) calls with every key of a batch.
 //!
 //! Two ways to write one:
-//! - a type implementing [`Loader`] (aiodataloader's `class UserLoader(DataLoader)`): the struct
-//!   carries its own context, such as a connection pool and the caller's identity, which the batch
-//!   function needs and async-graphql's loader cannot pass (its issue #1002);
-//! - a closure given to [`from_fn`] (Strawberry's `DataLoader(load_fn=...)`).
+//! - a type implementing [`Loader`]: the struct carries its own context, such as a connection
+//!   pool and the caller's identity, which the batch function needs;
+//! - a closure given to [`from_fn`], which captures what it needs.
 //!
 //! A batch function may return any [`BatchOutput`] shape: positional, mapped or grouped.
 
@@ -104,7 +103,7 @@ type BatchFn<K, O, E> =
 /// ```
 /// use coalesce_loader::DataLoader;
 ///
-/// // Strawberry's `load_users`: a positional result, one entry per key.
+/// // A positional result: one entry per key, in key order.
 /// async fn load_users(keys: Vec<u64>) -> Result<Vec<Result<String, std::convert::Infallible>>, std::convert::Infallible> {
 ///     Ok(keys.into_iter().map(|id| Ok(format!("user {id}"))).collect())
 /// }

@@ -1,9 +1,9 @@
 //! The shapes a batch function may return, and how each is lined up with the keys.
 //!
-//! The classic contract (graphql/dataloader, aiodataloader, Strawberry) is positional: a list as
-//! long as the keys, entry *i* belonging to key *i*. Getting that wrong is one of the most common
-//! sources of DataLoader bugs: a `WHERE id IN (...)` query returns rows in its own order and skips
-//! ids it does not find, so the rows must be re-ordered and the gaps filled.
+//! The classic DataLoader contract is positional: a list as long as the keys, entry *i* belonging
+//! to key *i*. Getting that wrong is one of the most common sources of DataLoader bugs: a `WHERE id
+//! IN (...)` query returns rows in its own order and skips ids it does not find, so the rows must
+//! be re-ordered and the gaps filled.
 //!
 //! coalesce accepts three shapes, all through [`BatchOutput`]:
 //!

@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use crate::{CacheKey, DataLoader, Loader, Stats};
 
-/// A request's loaders, found by type: what a `create_loaders(auth_token)` dictionary is in a
-/// Python GraphQL server, as one value for a GraphQL context.
+/// A request's loaders, found by type: one value holding them all, for a GraphQL context.
 ///
 /// Build it where the request starts, with loaders that capture what the request may see (the
 /// caller's identity, a tenant), so that no memo is ever shared across requests or users.

@@ -8,14 +8,11 @@ use std::task::Context;
 ///
 /// # The frame rule (the default, [`Schedule::Frame`])
 ///
-/// graphql/dataloader sends a batch once every promise job queued in the current tick has run.
-/// Rust has no such global queue, so coalesce uses the executor's own turn instead: the first
-/// waiter polled for a new batch (its *driver*) yields back to the executor, and sends the batch
-/// once two trips through the executor in a row have added no key to it. Every load that the
-/// same task, or any task the executor runs before then, makes in the meantime is in the batch,
-/// including loads made by futures that yield once before they load.
-/// No timer is involved: the added latency is one or two trips through the executor's run queue,
-/// microseconds, where async-graphql's loader waits a millisecond.
+/// The first waiter polled for a new batch (its *driver*) yields back to the executor, and sends
+/// the batch once two trips through the executor in a row have added no key to it. Every load that
+/// the same task, or any task the executor runs before then, makes in the meantime is in the batch,
+/// including loads made by futures that yield once before they load. No timer is involved: the
+/// added latency is one or two trips through the executor's run queue, microseconds.
 ///
 /// This batches, with one batch per level:
 /// - a `join_all` (or `join!`, `FuturesUnordered`, `try_join_all`) of loads, at any size;
@@ -33,11 +30,10 @@ pub enum Schedule {
     /// Send when the batch has stopped growing for two trips through the executor. The default.
     #[default]
     Frame,
-    /// Send after the driver has yielded to the executor this many times, grown or not (the
-    /// `dataloader` crate's schedule, which yields 10 times).
+    /// Send after the driver has yielded to the executor this many times, grown or not.
     Yields(u32),
-    /// Send this long after the batch's first key, like async-graphql's `delay`. Needs the
-    /// `tokio` feature and a tokio runtime with the timer enabled.
+    /// Send this long after the batch's first key. Needs the `tokio` feature and a tokio
+    /// runtime with the timer enabled.
     #[cfg(feature = "tokio")]
     Window(std::time::Duration),
     /// Send only when [`dispatch`](crate::DataLoader::dispatch) is called, or when the batch is

@@ -37,8 +37,8 @@ pub struct Stats {
     /// Keys asked for, through `load` and `load_many`.
     pub loads: u64,
     /// Loads answered from the memo without waiting: a hit is answered at its first poll, even
-    /// while a batch is open (graphql/dataloader holds hits back until that batch is sent, which
-    /// only delays the caller).
+    /// while a batch is open, since it adds no key to any batch (see
+    /// [`DataLoader::load`](crate::DataLoader::load)).
     pub cache_hits: u64,
     /// Loads that joined a key already queued or in flight instead of sending it again.
     pub deduplicated: u64,

@@ -3,9 +3,9 @@
 //! A loader's memo lives for one request. Servers that run many instances often want a second
 //! tier that outlives requests and is shared between instances, such as Redis (the
 //! `coalesce-loader-redis` crate). Where that tier is consulted decides whether batching survives:
-//! looking it up inside `load` costs one round trip per key and broke batching in
-//! java-dataloader once (java-dataloader#90). coalesce consults it inside the batch, in bulk, as
-//! java-dataloader's `ValueCache` does now:
+//! looking it up inside `load` costs one round trip per key, and a load that waits for the tier
+//! before it queues its key can miss the batch it belongs in. coalesce consults it inside the
+//! batch, in bulk:
 //!
 //! 1. the memo answers what it can, and de-duplicates the rest, as without a tier;
 //! 2. the batch's keys go to the tier in one [`get_many`](ValueCache::get_many);

@@ -5,8 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 
-/// A value not known yet: what [`DataLoader::load`](super::DataLoader::load) returns,
-/// the equivalent of promise's `Promise` and graphql-sync-dataloaders' `SyncFuture`.
+/// A value not known yet: what [`DataLoader::load`](super::DataLoader::load) returns.
 ///
 /// Work is chained on with [`map`](Self::map) (a plain function of the value),
 /// [`then`](Self::then) (a function returning another `Deferred`, which is flattened: chained

@@ -2,9 +2,8 @@
 //! a blocking [`DataLoader`], its [`Deferred`] values and the [`Runner`] that resolves them.
 //! Blocking as in `reqwest::blocking`: the same loader, with a synchronous API.
 //!
-//! Synchronous DataLoaders come in two designs: promise's DataLoader, where `load(1).then(...)`
-//! chains work on a promise, and graphql-sync-dataloaders, whose `DeferredExecutionContext`
-//! gathers the pending `SyncFuture`s, runs the batch and resolves them. This module is both:
+//! Code without a runtime cannot await a load, so a load is a value known later, and something
+//! per request runs the batches and hands the values out:
 //!
 //! - [`DataLoader::load`] returns a [`Deferred`] at once; [`Deferred::then`] chains more work,
 //!   including more loads;
@@ -78,8 +77,7 @@
 //! # Threads
 //!
 //! There is no global queue: a runner knows only the loaders built with it, so two threads, each
-//! with its own runner and loaders, never see each other's keys (graphql-sync-dataloaders'
-//! module-level queue mixes them, their PR #15 and #18). [`Runner`], [`DataLoader`] and
+//! with its own runner and loaders, never see each other's keys. [`Runner`], [`DataLoader`] and
 //! [`Deferred`] are neither `Send` nor `Sync`: they hold `Rc`s and continuations that need not be
 //! `Send`, and the compiler keeps them on the thread of their request:
 //!

@@ -6,8 +6,8 @@ use std::rc::{Rc, Weak};
 
 use super::{Deferred, Unresolved};
 
-/// Resolves the deferred loads of one request: what graphql-sync-dataloaders'
-/// `DeferredExecutionContext` does for a Python server.
+/// Resolves the deferred loads of one request, round by round: each round sends the batches
+/// that have keys, then resolves their [`Deferred`] values.
 ///
 /// Build one per request (it is cheap), build the request's loaders with it, then
 /// [`run`](Self::run) it, or [`resolve`](Self::resolve) the value you need.

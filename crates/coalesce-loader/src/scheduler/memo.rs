@@ -59,7 +59,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
 
     /// Memoizes values loaded some other way. A key already memoized or in flight is left alone
     /// unless `force`; a key queued in a batch not yet sent is answered with the value and taken
-    /// out of the batch (it will not be fetched), as in Strawberry. An entry may be a key's error
+    /// out of the batch (it will not be fetched). An entry may be a key's error
     /// (`prime_error`): memoized and answered like a per-key error the batch function returned.
     pub(crate) fn prime(&self, entries: impl IntoIterator<Item = (L::Key, Entry<L>)>, force: bool) {
         // Lock rule: declared first, so the driver it wakes is woken after the lock is released.
