@@ -332,10 +332,15 @@
 // On docs.rs, items behind a feature are marked with the feature they need.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-/// The README's examples run as doctests, so that what it shows keeps compiling and passing.
+/// The READMEs' examples (the project's and this crate's) run as doctests, so that what they
+/// show keeps compiling and passing.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
+struct ProjectReadme;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;
 
 pub mod blocking;
 pub mod cache;

@@ -114,6 +114,7 @@ mod waiter;
 pub(crate) use waiter::{Admit, BorrowedWaiter, LoadState, OwnedWaiter};
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -547,11 +548,13 @@ fn merge_primed<V, E, T>(
 impl<L: Loader, C: CacheKey> State<L, C> {
     /// Takes one key in. `awaiting` is the batch whose batch function makes this load, if any:
     /// the load then gets a wait-for edge, or a cycle error if that edge would close a cycle.
+    /// It is read only when a key is not memoized: a memo hit waits for nothing, and is the one
+    /// path where reading the thread-local would be a measurable share of the cost.
     fn admit_one(
         &mut self,
         shared: &Shared<L, C>,
         key: L::Key,
-        awaiting: Option<u64>,
+        awaiting: &OnceCell<Option<u64>>,
         wake: &mut Vec<Option<Waker>>,
     ) -> Admit<L> {
         self.stats.loads += 1;
@@ -565,7 +568,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                 }
                 if let Some(p) = self.pending_slot(&cache_key) {
                     self.stats.deduplicated += 1;
-                    let edge = match awaiting {
+                    let edge = match *awaiting.get_or_init(waits::awaiting) {
                         None => None,
                         Some(from) => match waits::wait_for(from, p.id, &shared.config.name) {
                             Ok(edge) => Some(edge),
@@ -607,7 +610,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
             self.pending.insert(cache_key, in_flight);
         }
         // A batch still collecting waits for nothing yet, so this edge cannot close a cycle.
-        let edge = awaiting.map(|from| {
+        let edge = awaiting.get_or_init(waits::awaiting).map(|from| {
             waits::wait_for(from, batch.id, &shared.config.name)
                 .expect("a collecting batch waits for nothing")
         });

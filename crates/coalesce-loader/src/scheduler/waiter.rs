@@ -4,13 +4,14 @@
 //! [`Waiter::answer`], and the waiter's `Drop`, which withdraws it.
 
 use std::borrow::Borrow;
+use std::cell::OnceCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::{Answers, DriverStep, Outcome, Shared, State, WakeOnDrop};
 use crate::schedule::Pace;
-use crate::waits::{self, Edge};
+use crate::waits::Edge;
 use crate::{CacheKey, Loader, ValueOf};
 
 /// A waiter: the registration of one `load`, of one `load_many` in one of the batches it spans,
@@ -28,8 +29,9 @@ pub(crate) struct Waiter<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> {
     /// This waiter's index in its batch's `wakers`.
     index: u32,
     pace: Pace,
-    /// This waiter's edge in the wait-for graph, if it was made inside a batch function.
-    edge: Option<Edge>,
+    /// This waiter's edge in the wait-for graph, if it was made inside a batch function. Boxed:
+    /// few loads have one, and every `Load` future would otherwise carry its 24 bytes.
+    edge: Option<Box<Edge>>,
     /// Set once `poll` found the answers published: there is nothing to withdraw.
     answered: bool,
     cache_key: PhantomData<fn() -> C>,
@@ -56,10 +58,15 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
 
     /// Holds the wait-for edge of a load of this waiter, if it has one (a load made inside a
     /// batch function), until the waiter is dropped.
+    #[inline]
     pub(crate) fn hold_edge(&mut self, edge: Option<Edge>) {
+        // Most loads have no edge: skip the match (and the call) for them.
+        if edge.is_none() {
+            return;
+        }
         match (&mut self.edge, edge) {
             (Some(held), Some(edge)) => held.absorb(edge),
-            (held, edge @ Some(_)) => *held = edge,
+            (held, Some(edge)) => *held = Some(Box::new(edge)),
             (_, None) => {}
         }
     }
@@ -208,10 +215,10 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     /// is sealed (if it fills up) as the last step of `admit_one`, so no panic can strand the
     /// waker that sealing returns.
     pub(crate) fn admit_key(self: &Arc<Self>, key: L::Key) -> LoadState<'_, L, C> {
-        let awaiting = waits::awaiting();
+        let awaiting = OnceCell::new();
         let mut state = self.lock();
         let mut wake = Vec::new();
-        let placed = match state.admit_one(self, key, awaiting, &mut wake) {
+        let placed = match state.admit_one(self, key, &awaiting, &mut wake) {
             Admit::Ready(outcome) => LoadState::Ready(outcome),
             Admit::Queued { batch, slot, edge } => {
                 let mut registrar = Registrar {
@@ -240,7 +247,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         mut each: impl FnMut(Admit<L>, &mut Registrar<'a, '_, L, C>),
     ) {
         let keys = keys.into_iter();
-        let awaiting = waits::awaiting();
+        let awaiting = OnceCell::new();
         // Lock rule: declared before the guard, so that even a panic below wakes unlocked.
         let mut wake = WakeOnDrop(Vec::new());
         let mut state = self.lock();
@@ -249,7 +256,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             state.pending.reserve(keys.size_hint().0);
         }
         for key in keys {
-            let place = state.admit_one(self, key, awaiting, &mut wake.0);
+            let place = state.admit_one(self, key, &awaiting, &mut wake.0);
             let mut registrar = Registrar {
                 shared: self,
                 state: &mut state,
