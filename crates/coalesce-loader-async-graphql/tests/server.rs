@@ -4,28 +4,11 @@
 #[allow(dead_code)] // its `main` binds a port; the tests serve the same app on a free one
 #[path = "../examples/server.rs"]
 mod server;
+mod support;
 
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
-use sqlx::sqlite::SqlitePoolOptions;
 
 const MESSAGES: &str = "{ messages { text poster { id name } } }";
-
-/// The example's data in a private in-memory database (one connection: each has its own).
-async fn database() -> SqlitePool {
-    let db = SqlitePoolOptions::new()
-        .max_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    sqlx::raw_sql(include_str!("../examples/messages.sql"))
-        .execute(&db)
-        .await
-        .unwrap();
-    db
-}
 
 /// The twenty messages with their posters, as the seed data has them.
 fn expected_messages() -> Value {
@@ -40,7 +23,7 @@ fn expected_messages() -> Value {
 
 #[tokio::test]
 async fn the_messages_query_costs_one_statement_for_the_messages_and_one_batch_for_the_posters() {
-    let schema = server::schema(database().await);
+    let schema = server::schema(support::database().await);
     let response = schema.execute(MESSAGES).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(response.data.into_json().unwrap(), expected_messages());
@@ -53,7 +36,7 @@ async fn the_messages_query_costs_one_statement_for_the_messages_and_one_batch_f
 
 #[tokio::test]
 async fn concurrent_requests_never_share_a_memo() {
-    let schema = server::schema(database().await);
+    let schema = server::schema(support::database().await);
     let (a, b) = futures::join!(schema.execute(MESSAGES), schema.execute(MESSAGES));
     for response in [a, b] {
         assert!(response.errors.is_empty(), "{:?}", response.errors);
@@ -68,7 +51,7 @@ async fn concurrent_requests_never_share_a_memo() {
 
 /// Serves the example's app on a free port; returns its URL.
 async fn serve() -> String {
-    let graphql = async_graphql_axum::GraphQL::new(server::schema(database().await));
+    let graphql = async_graphql_axum::GraphQL::new(server::schema(support::database().await));
     let app = axum::Router::new().route_service("/graphql", graphql);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/graphql", listener.local_addr().unwrap());
@@ -76,20 +59,18 @@ async fn serve() -> String {
     url
 }
 
+/// POSTs `body` as JSON; the response's JSON body.
+async fn post(client: &reqwest::Client, url: &str, body: Value) -> Value {
+    let response = client.post(url).json(&body).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn over_http_each_response_carries_its_data_and_its_own_stats() {
     let url = serve().await;
     let client = reqwest::Client::new();
     for _ in 0..3 {
-        let body: Value = client
-            .post(&url)
-            .json(&json!({ "query": MESSAGES }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = post(&client, &url, json!({ "query": MESSAGES })).await;
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(body["data"], expected_messages());
         assert_eq!(body["extensions"]["loaders"]["UserLoader"]["batches"], 1);
@@ -99,15 +80,8 @@ async fn over_http_each_response_carries_its_data_and_its_own_stats() {
 #[tokio::test]
 async fn each_operation_of_a_batched_http_request_gets_its_own_loaders() {
     let url = serve().await;
-    let body: Value = reqwest::Client::new()
-        .post(&url)
-        .json(&json!([{ "query": MESSAGES }, { "query": MESSAGES }]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let batch = json!([{ "query": MESSAGES }, { "query": MESSAGES }]);
+    let body = post(&reqwest::Client::new(), &url, batch).await;
     let responses = body.as_array().expect("one response per operation");
     assert_eq!(responses.len(), 2);
     for response in responses {

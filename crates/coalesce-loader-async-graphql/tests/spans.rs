@@ -6,20 +6,13 @@
 #[allow(dead_code)] // its `main` binds a port
 #[path = "../examples/server.rs"]
 mod server;
+mod support;
 
 #[tokio::test(flavor = "current_thread")]
 async fn batch_spans_nest_under_the_request_span() {
     let recorder = coalesce_testkit::SpanRecorder::default();
     let _default = tracing::subscriber::set_default(recorder.clone());
-    let db = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    sqlx::raw_sql(include_str!("../examples/messages.sql"))
-        .execute(&db)
-        .await
-        .unwrap();
+    let db = support::database().await;
 
     let response = server::schema(db)
         .execute("{ messages { text poster { name } } }")
