@@ -101,6 +101,7 @@
 //!   and a key that is absent loads as `None`;
 //! - **grouped**, [`Grouped<K, V>`] (from [`group_by`]): one-to-many, the loader's value is
 //!   `Vec<V>`, and a key with no rows loads as an empty `Vec` (the bands → albums loader).
+//! - **paged**, [`page::Pages`]: a [`Page`](page::Page) per parent, from one statement ([`page`]).
 //!
 //! ```
 //! use coalesce_loader::{DataLoader, LoadError};
@@ -344,6 +345,7 @@ struct CrateReadme;
 
 pub mod blocking;
 pub mod cache;
+pub mod page;
 pub mod tier;
 
 mod builder;
