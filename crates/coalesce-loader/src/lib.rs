@@ -91,7 +91,7 @@
 //! A batch function is a closure given to [`from_fn`], or a type implementing [`Loader`] that
 //! carries its own context: a pool, the caller's identity.
 //!
-//! It may return one of three shapes ([`BatchOutput`]); with the last two the loader lines the
+//! It may return one of four shapes ([`BatchOutput`]); with the last three the loader lines the
 //! answers up with the keys itself, so a query that returns rows in its own order, or skips ids it
 //! cannot find, cannot hand one user's row to another:
 //!
@@ -100,7 +100,7 @@
 //! - **mapped**, `HashMap<K, V>` (build it with [`by_key`]): the loader's value is `Option<V>`,
 //!   and a key that is absent loads as `None`;
 //! - **grouped**, [`Grouped<K, V>`] (from [`group_by`]): one-to-many, the loader's value is
-//!   `Vec<V>`, and a key with no rows loads as an empty `Vec` (the bands → albums loader).
+//!   `Vec<V>`, and a key with no rows loads as an empty `Vec` (the bands → albums loader);
 //! - **paged**, [`page::Pages`]: a [`Page`](page::Page) per parent, from one statement ([`page`]).
 //!
 //! ```
