@@ -5,37 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use coalesce_demo::seed;
+use coalesce_demo::statements::CREATE_TABLES;
 use rusqlite::OpenFlags;
-
-/// The demo's tables, as the async demo creates them.
-const CREATE_TABLES: &str = "
-    CREATE TABLE IF NOT EXISTS users (
-        id BIGINT PRIMARY KEY,
-        name TEXT NOT NULL,
-        best_friend_id BIGINT REFERENCES users (id)
-    );
-    CREATE TABLE IF NOT EXISTS friendships (
-        user_id BIGINT NOT NULL REFERENCES users (id),
-        friend_id BIGINT NOT NULL REFERENCES users (id),
-        PRIMARY KEY (user_id, friend_id)
-    );
-    CREATE TABLE IF NOT EXISTS messages (
-        id BIGINT PRIMARY KEY,
-        message TEXT NOT NULL,
-        poster_id BIGINT REFERENCES users (id)
-    );
-    CREATE INDEX IF NOT EXISTS messages_poster_id ON messages (poster_id);
-    CREATE TABLE IF NOT EXISTS bands (
-        id BIGINT PRIMARY KEY,
-        name TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS albums (
-        id BIGINT PRIMARY KEY,
-        band_id BIGINT NOT NULL REFERENCES bands (id),
-        title TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS albums_band_id ON albums (band_id);
-";
 
 /// A SQLite database holding the demo's seed data, which every worker thread opens a
 /// [`Connection`] to. Cheap to clone.

@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool, QueryBuilder, SqlitePool};
 
 use crate::seed;
+use crate::statements::CREATE_TABLES;
 
 /// A connection pool to one of the two supported databases.
 ///
@@ -64,37 +65,6 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
-
-/// The seeds' tables. The types read the same in both dialects (`BIGINT` has integer affinity in
-/// SQLite), so one script serves both.
-const CREATE_TABLES: &str = "
-    CREATE TABLE IF NOT EXISTS users (
-        id BIGINT PRIMARY KEY,
-        name TEXT NOT NULL,
-        best_friend_id BIGINT REFERENCES users (id)
-    );
-    CREATE TABLE IF NOT EXISTS friendships (
-        user_id BIGINT NOT NULL REFERENCES users (id),
-        friend_id BIGINT NOT NULL REFERENCES users (id),
-        PRIMARY KEY (user_id, friend_id)
-    );
-    CREATE TABLE IF NOT EXISTS messages (
-        id BIGINT PRIMARY KEY,
-        message TEXT NOT NULL,
-        poster_id BIGINT REFERENCES users (id)
-    );
-    CREATE INDEX IF NOT EXISTS messages_poster_id ON messages (poster_id);
-    CREATE TABLE IF NOT EXISTS bands (
-        id BIGINT PRIMARY KEY,
-        name TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS albums (
-        id BIGINT PRIMARY KEY,
-        band_id BIGINT NOT NULL REFERENCES bands (id),
-        title TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS albums_band_id ON albums (band_id);
-";
 
 /// The file of a SQLite connection's main database: empty for an in-memory database.
 async fn main_file(connection: &mut sqlx::SqliteConnection) -> Result<String, sqlx::Error> {

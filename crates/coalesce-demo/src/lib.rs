@@ -35,6 +35,7 @@ pub mod schema;
 pub mod seed;
 pub mod server;
 pub mod source;
+pub mod statements;
 
 pub use app::App;
 pub use database::Database;

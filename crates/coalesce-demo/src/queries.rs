@@ -9,6 +9,10 @@ use sqlx::{FromRow, QueryBuilder};
 
 use crate::database::{Database, with_pool};
 use crate::model::{Album, Band, Id, Message, User};
+use crate::statements::{
+    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIENDS_BY_USER, MESSAGES,
+    MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
+};
 
 /// The database as one request sees it: each method runs exactly one statement and counts it.
 ///
@@ -20,55 +24,10 @@ pub struct Queries {
     statements: Arc<AtomicU64>,
 }
 
-/// A `SELECT` that filters on a list of keys, written once for both databases.
-struct ByKeys {
-    /// The statement up to its `WHERE`.
-    select: &'static str,
-    /// The column the keys are matched against.
-    key: &'static str,
-    /// The `ORDER BY` list, so that answers are the same on both databases.
-    order_by: &'static str,
-}
-
 type UserRow = (Id, String, Option<Id>);
 type MessageRow = (Id, String, Option<Id>);
 type BandRow = (Id, String);
 type AlbumRow = (Id, Id, String);
-
-const USERS: &str = "SELECT id, name, best_friend_id FROM users";
-const USERS_BY_ID: ByKeys = ByKeys {
-    select: USERS,
-    key: "id",
-    order_by: "id",
-};
-const FRIENDS_BY_USER: ByKeys = ByKeys {
-    select: "SELECT f.user_id, u.id, u.name, u.best_friend_id \
-             FROM friendships f JOIN users u ON u.id = f.friend_id",
-    key: "f.user_id",
-    order_by: "f.user_id, f.friend_id",
-};
-const FRIEND_IDS_BY_USER: ByKeys = ByKeys {
-    select: "SELECT friend_id FROM friendships",
-    key: "user_id",
-    order_by: "friend_id",
-};
-const MESSAGES: &str = "SELECT id, message, poster_id FROM messages";
-const MESSAGES_BY_POSTER: ByKeys = ByKeys {
-    select: MESSAGES,
-    key: "poster_id",
-    order_by: "id",
-};
-const BANDS: &str = "SELECT id, name FROM bands";
-const BANDS_BY_ID: ByKeys = ByKeys {
-    select: BANDS,
-    key: "id",
-    order_by: "id",
-};
-const ALBUMS_BY_BAND: ByKeys = ByKeys {
-    select: "SELECT id, band_id, title FROM albums",
-    key: "band_id",
-    order_by: "id",
-};
 
 impl Queries {
     /// A fresh count on `db`.

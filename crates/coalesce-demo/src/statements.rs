@@ -1,0 +1,88 @@
+//! The demo's SQL, written once for SQLite and PostgreSQL and shared by both of its servers (the
+//! async one here and `coalesce-demo-blocking`): the tables, and the statements each loader and
+//! each naive field runs.
+
+/// The demo's tables. The types read the same in both dialects (`BIGINT` has integer affinity in
+/// SQLite), so one script serves both.
+pub const CREATE_TABLES: &str = "
+    CREATE TABLE IF NOT EXISTS users (
+        id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL,
+        best_friend_id BIGINT REFERENCES users (id)
+    );
+    CREATE TABLE IF NOT EXISTS friendships (
+        user_id BIGINT NOT NULL REFERENCES users (id),
+        friend_id BIGINT NOT NULL REFERENCES users (id),
+        PRIMARY KEY (user_id, friend_id)
+    );
+    CREATE TABLE IF NOT EXISTS messages (
+        id BIGINT PRIMARY KEY,
+        message TEXT NOT NULL,
+        poster_id BIGINT REFERENCES users (id)
+    );
+    CREATE INDEX IF NOT EXISTS messages_poster_id ON messages (poster_id);
+    CREATE TABLE IF NOT EXISTS bands (
+        id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS albums (
+        id BIGINT PRIMARY KEY,
+        band_id BIGINT NOT NULL REFERENCES bands (id),
+        title TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS albums_band_id ON albums (band_id);
+";
+
+/// A `SELECT` that filters on a list of keys, written once for both databases.
+pub struct ByKeys {
+    /// The statement up to its `WHERE`.
+    pub select: &'static str,
+    /// The column the keys are matched against.
+    pub key: &'static str,
+    /// The `ORDER BY` list, so that answers are the same on both databases.
+    pub order_by: &'static str,
+}
+
+/// Every user.
+pub const USERS: &str = "SELECT id, name, best_friend_id FROM users";
+/// Users by id (the user loader, `user(id)`).
+pub const USERS_BY_ID: ByKeys = ByKeys {
+    select: USERS,
+    key: "id",
+    order_by: "id",
+};
+/// Each user's friends, as user rows, by the user's id (the friends loader).
+pub const FRIENDS_BY_USER: ByKeys = ByKeys {
+    select: "SELECT f.user_id, u.id, u.name, u.best_friend_id \
+             FROM friendships f JOIN users u ON u.id = f.friend_id",
+    key: "f.user_id",
+    order_by: "f.user_id, f.friend_id",
+};
+/// A user's friends' ids (the naive `friends`).
+pub const FRIEND_IDS_BY_USER: ByKeys = ByKeys {
+    select: "SELECT friend_id FROM friendships",
+    key: "user_id",
+    order_by: "friend_id",
+};
+/// Every message.
+pub const MESSAGES: &str = "SELECT id, message, poster_id FROM messages";
+/// Messages by their poster's id.
+pub const MESSAGES_BY_POSTER: ByKeys = ByKeys {
+    select: MESSAGES,
+    key: "poster_id",
+    order_by: "id",
+};
+/// Every band.
+pub const BANDS: &str = "SELECT id, name FROM bands";
+/// Bands by id.
+pub const BANDS_BY_ID: ByKeys = ByKeys {
+    select: BANDS,
+    key: "id",
+    order_by: "id",
+};
+/// Albums by their band's id.
+pub const ALBUMS_BY_BAND: ByKeys = ByKeys {
+    select: "SELECT id, band_id, title FROM albums",
+    key: "band_id",
+    order_by: "id",
+};
