@@ -1,15 +1,16 @@
 //! [`App`]: the schema on a database, and what running one GraphQL request on the caller's
 //! thread takes.
 
-use async_graphql::{Request, Response, Value};
+use async_graphql::{Request, Response};
 use coalesce_demo::Mode;
+use coalesce_demo::app::with_cost;
 use coalesce_demo::expansion::{self, MAX_EXPANDED_SELECTIONS};
 use coalesce_demo::model::Id;
-use coalesce_demo::schema::Viewer;
+use coalesce_demo::schema::{self, DemoSchema, Viewer};
+use coalesce_demo::store::RequestStore;
 
 use crate::database::{Connection, Database};
 use crate::queries::Queries;
-use crate::schema::{self, BlockingSchema};
 
 /// The demo, served without a runtime: one schema, one database, per-request loaders.
 ///
@@ -27,18 +28,32 @@ use crate::schema::{self, BlockingSchema};
 /// ```
 #[derive(Clone)]
 pub struct App {
-    schema: BlockingSchema,
+    schema: DemoSchema,
     db: Database,
 }
 
 impl App {
     /// The demo's schema on `db`, fetching in `mode`.
     pub fn new(db: Database, mode: Mode) -> Self {
-        Self::with_schema(db, schema::builder(mode).finish())
+        Self::with_schema(db, schema::build(mode, None))
     }
 
     /// A schema of your own making, such as [`schema::builder`] with more extensions, on `db`.
-    pub fn with_schema(db: Database, schema: BlockingSchema) -> Self {
+    ///
+    /// ```
+    /// use async_graphql::extensions::Analyzer;
+    /// use coalesce_demo::{Mode, schema};
+    /// use coalesce_demo_blocking::{App, Database};
+    ///
+    /// // Adds each response's complexity and depth to its `extensions`.
+    /// let schema = schema::builder(Mode::Batched, None).extension(Analyzer).finish();
+    /// let app = App::with_schema(Database::in_memory()?, schema);
+    /// let connection = app.database().connect()?;
+    /// let response = app.execute(&connection, "{ user(id: 1) { name } }".into(), None);
+    /// assert_eq!(response.extensions["analyzer"].clone().into_json()?["depth"], 2);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_schema(db: Database, schema: DemoSchema) -> Self {
         App { schema, db }
     }
 
@@ -61,16 +76,12 @@ impl App {
         mut request: Request,
         viewer: Option<Id>,
     ) -> Response {
-        let queries = Queries::new(connection.clone());
+        let store = RequestStore::new(Queries::new(connection.clone()));
         if let Err(refused) = expansion::check(&mut request, MAX_EXPANDED_SELECTIONS) {
-            return with_cost(Response::from_errors(vec![refused]), &queries);
+            return with_cost(Response::from_errors(vec![refused]), &store);
         }
-        let request = request.data(queries.clone()).data(Viewer(viewer));
+        let request = request.data(store.clone()).data(Viewer(viewer));
         let response = futures::executor::block_on(self.schema.execute(request));
-        with_cost(response, &queries)
+        with_cost(response, &store)
     }
-}
-
-fn with_cost(response: Response, queries: &Queries) -> Response {
-    response.extension("sqlQueries", Value::from(queries.count()))
 }

@@ -8,8 +8,11 @@
 //! ```
 //!
 //! It is the async demo (`coalesce-demo`) for a Rust program whose data layer blocks (rusqlite,
-//! diesel, the `postgres` crate, an r2d2 pool): the same schema, the same seed rows, the same
-//! statements, and so the same counts in each response's `extensions.sqlQueries`:
+//! diesel, the `postgres` crate, an r2d2 pool). It serves that demo's schema, resolvers and
+//! loaders themselves, written once against `coalesce_demo::store::Store`; only the store
+//! differs: [`Queries`] runs the same statements on rusqlite, on the request's thread, where the
+//! async demo awaits sqlx. So the same queries cost the same statements, in each response's
+//! `extensions.sqlQueries`:
 //!
 //! | query | batched | `--naive` |
 //! |---|---|---|
@@ -19,15 +22,15 @@
 //! | `{ me { bestFriend { name } friends(first: 5) { bestFriend { name } } } }` (`x-user-id: 1`) | 4 | 13 |
 //!
 //! No tokio runtime (nor any other) runs while requests are served; tokio is linked, through the
-//! demo crate whose seed data and limits this server shares, but nothing starts it.
+//! demo crate whose schema, seed data and limits this server shares, but nothing starts it.
 //!
 //! # The wiring
 //!
 //! A loader whose batch function runs a blocking statement, a schema whose [`LoaderExtension`]
 //! gives each request its own loaders, and a worker thread that polls the request to completion
 //! with [`futures::executor::block_on`]. This is all of it, on one worker's connection; the crate
-//! is the same with the demo's five loaders ([`loaders`]), an HTTP front ([`server`]) and a
-//! statement count ([`Queries`]):
+//! is the same with the demo's schema and five loaders (`coalesce_demo::schema`), an HTTP front
+//! ([`server`]) and the demo's store on rusqlite, which counts statements ([`Queries`]):
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -176,13 +179,9 @@
 
 pub mod app;
 pub mod database;
-pub mod loaders;
 pub mod queries;
-pub mod schema;
 pub mod server;
-pub mod source;
 
 pub use app::App;
 pub use database::{Connection, Database};
 pub use queries::Queries;
-pub use source::Source;

@@ -1,32 +1,37 @@
-//! Every SQL statement the server runs for a request, counted: the `sqlQueries` of a response.
-//! The statements are the async demo's, on SQLite.
+//! [`Queries`]: the demo's [`Store`] on rusqlite. Every statement the server runs for a request,
+//! synchronously and counted: the `sqlQueries` of a response. The statements are the async
+//! demo's, on SQLite.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use coalesce_demo::database::SQLITE_MAX_PARAMETERS;
 use coalesce_demo::model::{Album, Band, Id, Message, User};
 use coalesce_demo::statements::{
     ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIENDS_BY_USER, MESSAGES,
     MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
+use coalesce_demo::store::{Error, Fetch, Store};
 use rusqlite::{Row, params_from_iter};
 
 use crate::database::Connection;
 
-/// The database as one request sees it: each method runs exactly one statement, synchronously,
-/// and counts it.
+/// The database as one request sees it, through rusqlite: each [`Store`] method runs exactly one
+/// statement, synchronously, before it returns its (ready) future, and counts it.
 ///
 /// Built per request and handed to every loader and resolver of that request, so the count is
 /// that request's alone, whichever of them ran the statements. Clones share the count.
 ///
 /// ```
+/// use coalesce_demo::store::Store;
 /// use coalesce_demo_blocking::{Database, Queries};
 ///
 /// let queries = Queries::new(Database::in_memory()?.connect()?);
-/// let users = queries.users(&[2, 1, 1000])?;
+/// // Ready at once: the statement ran when `users` was called.
+/// let users = futures::executor::block_on(queries.users(&[2, 1, 1000]))?;
 /// assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 2]);
 /// assert_eq!(queries.count(), 1);
-/// # Ok::<_, rusqlite::Error>(())
+/// # Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Queries {
@@ -42,26 +47,33 @@ impl Queries {
             statements: Arc::default(),
         }
     }
+}
 
-    /// How many statements have run so far.
-    pub fn count(&self) -> u64 {
+/// The statement has run by the time the future exists: it is ready at its first poll, so a
+/// loader's batch function never waits on it and `block_on` never parks for it.
+fn ran<'a, T: Send + 'a>(result: rusqlite::Result<T>) -> Fetch<'a, T> {
+    Box::pin(std::future::ready(result.map_err(Error::from)))
+}
+
+impl Store for Queries {
+    fn count(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }
 
-    /// Every user, by id.
-    pub fn all_users(&self) -> rusqlite::Result<Vec<User>> {
-        self.select(&format!("{USERS} ORDER BY id"), &[], user)
+    fn max_keys_per_statement(&self) -> usize {
+        SQLITE_MAX_PARAMETERS
     }
 
-    /// The users with these ids; ids with no user are left out.
-    pub fn users(&self, ids: &[Id]) -> rusqlite::Result<Vec<User>> {
-        self.by_keys(&USERS_BY_ID, ids, user)
+    fn all_users(&self) -> Fetch<'_, Vec<User>> {
+        ran(self.select(&format!("{USERS} ORDER BY id"), &[], user))
     }
 
-    /// `(user id, friend)` for every friend of these users, friends joined in so that listing
-    /// them costs no second statement.
-    pub fn friends(&self, user_ids: &[Id]) -> rusqlite::Result<Vec<(Id, User)>> {
-        self.by_keys(&FRIENDS_BY_USER, user_ids, |row| {
+    fn users<'a>(&'a self, ids: &'a [Id]) -> Fetch<'a, Vec<User>> {
+        ran(self.by_keys(&USERS_BY_ID, ids, user))
+    }
+
+    fn friends<'a>(&'a self, user_ids: &'a [Id]) -> Fetch<'a, Vec<(Id, User)>> {
+        ran(self.by_keys(&FRIENDS_BY_USER, user_ids, |row| {
             Ok((
                 row.get(0)?,
                 User {
@@ -70,48 +82,46 @@ impl Queries {
                     best_friend_id: row.get(3)?,
                 },
             ))
-        })
+        }))
     }
 
-    /// The ids of one user's friends, without their rows: how a naive resolver starts.
-    pub fn friend_ids(&self, user_id: Id) -> rusqlite::Result<Vec<Id>> {
-        self.by_keys(&FRIEND_IDS_BY_USER, &[user_id], |row| row.get(0))
+    fn friend_ids(&self, user_id: Id) -> Fetch<'_, Vec<Id>> {
+        ran(self.by_keys(&FRIEND_IDS_BY_USER, &[user_id], |row| row.get(0)))
     }
 
-    /// Every message, by id.
-    pub fn all_messages(&self) -> rusqlite::Result<Vec<Message>> {
-        self.select(&format!("{MESSAGES} ORDER BY id"), &[], message)
+    fn all_messages(&self) -> Fetch<'_, Vec<Message>> {
+        ran(self.select(&format!("{MESSAGES} ORDER BY id"), &[], message))
     }
 
-    /// The messages these users posted.
-    pub fn messages_by_posters(&self, poster_ids: &[Id]) -> rusqlite::Result<Vec<Message>> {
-        self.by_keys(&MESSAGES_BY_POSTER, poster_ids, message)
+    fn messages_by_posters<'a>(&'a self, poster_ids: &'a [Id]) -> Fetch<'a, Vec<Message>> {
+        ran(self.by_keys(&MESSAGES_BY_POSTER, poster_ids, message))
     }
 
-    /// Every band, by id.
-    pub fn all_bands(&self) -> rusqlite::Result<Vec<Band>> {
-        self.select(&format!("{BANDS} ORDER BY id"), &[], band)
+    fn all_bands(&self) -> Fetch<'_, Vec<Band>> {
+        ran(self.select(&format!("{BANDS} ORDER BY id"), &[], band))
     }
 
-    /// The bands with these ids; ids with no band are left out.
-    pub fn bands(&self, ids: &[Id]) -> rusqlite::Result<Vec<Band>> {
-        self.by_keys(&BANDS_BY_ID, ids, band)
+    fn bands<'a>(&'a self, ids: &'a [Id]) -> Fetch<'a, Vec<Band>> {
+        ran(self.by_keys(&BANDS_BY_ID, ids, band))
     }
 
-    /// The albums of these bands.
-    pub fn albums_by_bands(&self, band_ids: &[Id]) -> rusqlite::Result<Vec<Album>> {
-        self.by_keys(&ALBUMS_BY_BAND, band_ids, |row| {
+    fn albums_by_bands<'a>(&'a self, band_ids: &'a [Id]) -> Fetch<'a, Vec<Album>> {
+        ran(self.by_keys(&ALBUMS_BY_BAND, band_ids, |row| {
             Ok(Album {
                 id: row.get(0)?,
                 band_id: row.get(1)?,
                 title: row.get(2)?,
             })
-        })
+        }))
     }
 
-    /// Renames a user and returns its row as this statement wrote it; `None` when there is no
-    /// user `id`.
-    pub fn rename_user(&self, id: Id, name: &str) -> rusqlite::Result<Option<User>> {
+    fn rename_user<'a>(&'a self, id: Id, name: &'a str) -> Fetch<'a, Option<User>> {
+        ran(self.rename(id, name))
+    }
+}
+
+impl Queries {
+    fn rename(&self, id: Id, name: &str) -> rusqlite::Result<Option<User>> {
         self.statements.fetch_add(1, Ordering::Relaxed);
         let connection = self.connection.lock();
         let mut statement = connection.prepare_cached(

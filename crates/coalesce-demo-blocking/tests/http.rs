@@ -12,8 +12,8 @@ use async_graphql::extensions::{
 use async_graphql::{Response, ServerResult, Value as GraphQLValue};
 use coalesce_demo::Mode;
 use coalesce_demo::model::{Id, User};
+use coalesce_demo::schema;
 use coalesce_demo::seed;
-use coalesce_demo_blocking::schema;
 use serde_json::{Value, json};
 
 use crate::support::{Reply, Served};
@@ -184,7 +184,7 @@ impl Extension for RuntimeProbe {
 fn no_runtime_is_running_while_requests_are_served() {
     let probe = RuntimeProbe::default();
     let served = Served::with_schema(
-        schema::builder(Mode::Batched)
+        schema::builder(Mode::Batched, None)
             .extension(probe.clone())
             .finish(),
     );
@@ -283,7 +283,7 @@ impl Extension for Overlap {
 /// overlap; returns their replies.
 fn concurrently(first: &'static str, second: &'static str) -> (Reply, Reply) {
     let served = Served::with_schema(
-        schema::builder(Mode::Batched)
+        schema::builder(Mode::Batched, None)
             .extension(Overlap::new())
             .finish(),
     );

@@ -9,6 +9,7 @@ use crate::model::Id;
 use crate::queries::Queries;
 use crate::schema::{self, DemoSchema, Viewer};
 use crate::source::Mode;
+use crate::store::RequestStore;
 
 /// The demo: one schema, one database, one [`Mode`], and per-request loaders.
 ///
@@ -69,12 +70,12 @@ impl App {
     pub async fn execute(&self, mut request: Request, viewer: Option<Id>) -> Response {
         // The request's statement count, which its loaders (built by the schema's extension from
         // the request's data) and its naive fields share.
-        let queries = Queries::new(self.db.clone());
+        let store = RequestStore::new(Queries::new(self.db.clone()));
         if let Err(refused) = expansion::check(&mut request, MAX_EXPANDED_SELECTIONS) {
-            return with_cost(Response::from_errors(vec![refused]), &queries);
+            return with_cost(Response::from_errors(vec![refused]), &store);
         }
-        let request = request.data(queries.clone()).data(Viewer(viewer));
-        with_cost(self.schema.execute(request).await, &queries)
+        let request = request.data(store.clone()).data(Viewer(viewer));
+        with_cost(self.schema.execute(request).await, &store)
     }
 
     /// The response to a request that could not be read, such as a body that is not JSON: one
@@ -86,6 +87,7 @@ impl App {
     }
 }
 
-fn with_cost(response: Response, queries: &Queries) -> Response {
-    response.extension("sqlQueries", Value::from(queries.count()))
+/// `response` with the statements its request ran in `extensions.sqlQueries`.
+pub fn with_cost(response: Response, store: &RequestStore) -> Response {
+    response.extension("sqlQueries", Value::from(store.count()))
 }

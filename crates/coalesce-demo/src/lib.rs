@@ -18,7 +18,8 @@
 //! - [`schema`]: the GraphQL types and their resolvers, written once for both modes;
 //! - [`source`]: how a resolver fetches, through the loaders or one statement per field;
 //! - [`loaders`]: the batch functions, one per key the schema follows;
-//! - [`queries`]: the SQL statements, counted per request;
+//! - [`store`]: the tables as a request reads them, whatever the driver;
+//! - [`queries`]: that store on sqlx, its statements counted per request;
 //! - [`database`], [`seed`] and [`model`]: the tables, their deterministic rows, and the row types.
 
 #![warn(missing_docs)]
@@ -36,6 +37,7 @@ pub mod seed;
 pub mod server;
 pub mod source;
 pub mod statements;
+pub mod store;
 
 pub use app::App;
 pub use database::Database;

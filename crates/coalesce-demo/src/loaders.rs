@@ -1,6 +1,6 @@
 //! The request's loaders: one batch function per way the schema follows a key.
 //!
-//! Each loader owns the request's [`Queries`], so a batch is one counted statement, and lives in
+//! Each loader owns the request's [`RequestStore`], so a batch is one counted statement, and lives in
 //! the request's [`Loaders`]: a memo never outlives its request, nor serves one caller's rows to
 //! another (the per-request `get_context` of Strawberry and Ariadne).
 
@@ -14,26 +14,26 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::model::{Album, Band, Id, Message, User};
-use crate::queries::Queries;
+use crate::store::{Error, RequestStore};
 
 /// Users by id; an id with no user loads as `None`.
-pub struct UserLoader(Queries);
+pub struct UserLoader(RequestStore);
 
 /// Each user's friends, in id order, with their rows: loading them also memoizes each friend in
 /// the [`UserLoader`], so following a friend's id later costs no statement.
 pub struct FriendsLoader {
-    queries: Queries,
+    store: RequestStore,
     users: DataLoader<UserLoader>,
 }
 
 /// The messages each user posted.
-pub struct MessagesByPosterLoader(Queries);
+pub struct MessagesByPosterLoader(RequestStore);
 
 /// Bands by id; an id with no band loads as `None`.
-pub struct BandLoader(Queries);
+pub struct BandLoader(RequestStore);
 
 /// Each band's albums: the one-to-many loader.
-pub struct AlbumsByBandLoader(Queries);
+pub struct AlbumsByBandLoader(RequestStore);
 
 /// The Redis tier of `serve --redis`, shared by every request of every instance: users, bands
 /// and albums are read from it in bulk, once per batch, before the database.
@@ -121,16 +121,16 @@ impl Shared for AlbumsByBandLoader {
     }
 }
 
-/// A new set of loaders for one request, every batch a statement on `queries`, behind the
-/// shared cache when there is one.
+/// A new set of loaders for one request, every batch a statement on `store`, behind the shared
+/// cache when there is one.
 ///
-/// Batches are capped at the database's limit on keys per statement, so a `load_many` of more ids
+/// Batches are capped at the store's limit on keys per statement, so a `load_many` of more ids
 /// than SQLite can bind is split into several statements instead of failing.
-pub fn per_request(queries: &Queries, shared: Option<&SharedCache>) -> Loaders {
-    let max_keys = queries.database().max_keys_per_statement();
-    let users = build(UserLoader(queries.clone()), "users", max_keys, shared);
+pub fn per_request(store: &RequestStore, shared: Option<&SharedCache>) -> Loaders {
+    let max_keys = store.max_keys_per_statement();
+    let users = build(UserLoader(store.clone()), "users", max_keys, shared);
     let friends = FriendsLoader {
-        queries: queries.clone(),
+        store: store.clone(),
         users: users.clone(),
     };
     Loaders::new()
@@ -138,20 +138,15 @@ pub fn per_request(queries: &Queries, shared: Option<&SharedCache>) -> Loaders {
         .with(options(friends, "friends", max_keys).build())
         .with(
             options(
-                MessagesByPosterLoader(queries.clone()),
+                MessagesByPosterLoader(store.clone()),
                 "messagesByPoster",
                 max_keys,
             )
             .build(),
         )
+        .with(build(BandLoader(store.clone()), "bands", max_keys, shared))
         .with(build(
-            BandLoader(queries.clone()),
-            "bands",
-            max_keys,
-            shared,
-        ))
-        .with(build(
-            AlbumsByBandLoader(queries.clone()),
+            AlbumsByBandLoader(store.clone()),
             "albumsByBand",
             max_keys,
             shared,
@@ -185,9 +180,9 @@ where
 impl Loader for UserLoader {
     type Key = Id;
     type Output = HashMap<Id, User>;
-    type Error = sqlx::Error;
+    type Error = Error;
 
-    async fn load_batch(&self, ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+    async fn load_batch(&self, ids: &[Id]) -> Result<Self::Output, Error> {
         Ok(by_key(self.0.users(ids).await?, |user| user.id))
     }
 }
@@ -195,10 +190,10 @@ impl Loader for UserLoader {
 impl Loader for FriendsLoader {
     type Key = Id;
     type Output = Grouped<Id, User>;
-    type Error = sqlx::Error;
+    type Error = Error;
 
-    async fn load_batch(&self, user_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
-        let rows = self.queries.friends(user_ids).await?;
+    async fn load_batch(&self, user_ids: &[Id]) -> Result<Self::Output, Error> {
+        let rows = self.store.friends(user_ids).await?;
         self.users.prime_many(
             rows.iter()
                 .map(|(_, friend)| (friend.id, Some(friend.clone()))),
@@ -210,9 +205,9 @@ impl Loader for FriendsLoader {
 impl Loader for MessagesByPosterLoader {
     type Key = Id;
     type Output = Grouped<Id, Message>;
-    type Error = sqlx::Error;
+    type Error = Error;
 
-    async fn load_batch(&self, poster_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+    async fn load_batch(&self, poster_ids: &[Id]) -> Result<Self::Output, Error> {
         let messages = self.0.messages_by_posters(poster_ids).await?;
         Ok(messages
             .into_iter()
@@ -224,9 +219,9 @@ impl Loader for MessagesByPosterLoader {
 impl Loader for BandLoader {
     type Key = Id;
     type Output = HashMap<Id, Band>;
-    type Error = sqlx::Error;
+    type Error = Error;
 
-    async fn load_batch(&self, ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+    async fn load_batch(&self, ids: &[Id]) -> Result<Self::Output, Error> {
         Ok(by_key(self.0.bands(ids).await?, |band| band.id))
     }
 }
@@ -234,9 +229,9 @@ impl Loader for BandLoader {
 impl Loader for AlbumsByBandLoader {
     type Key = Id;
     type Output = Grouped<Id, Album>;
-    type Error = sqlx::Error;
+    type Error = Error;
 
-    async fn load_batch(&self, band_ids: &[Id]) -> Result<Self::Output, sqlx::Error> {
+    async fn load_batch(&self, band_ids: &[Id]) -> Result<Self::Output, Error> {
         Ok(group_by(self.0.albums_by_bands(band_ids).await?, |album| {
             album.band_id
         }))

@@ -1,4 +1,5 @@
-//! Every SQL statement the demo runs for a request, counted: the `sqlQueries` of a response.
+//! [`Queries`]: the demo's [`Store`] on sqlx, SQLite or PostgreSQL. Every statement a request
+//! runs, counted: the `sqlQueries` of a response.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +14,10 @@ use crate::statements::{
     ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIENDS_BY_USER, MESSAGES,
     MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
+use crate::store::{Error, Fetch, Store};
 
-/// The database as one request sees it: each method runs exactly one statement and counts it.
+/// The database as one request sees it, through sqlx: each [`Store`] method runs exactly one
+/// statement and counts it.
 ///
 /// Built per request and handed to every loader and resolver of that request, so the count is
 /// that request's alone, whichever of them ran the statements. Clones share the count.
@@ -47,98 +50,104 @@ impl Queries {
     pub fn count(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
     }
+}
 
-    /// Every user, by id: a `getAllPeople` list field's statement.
-    pub async fn all_users(&self) -> Result<Vec<User>, sqlx::Error> {
-        let rows: Vec<UserRow> = self.fetch_all(&format!("{USERS} ORDER BY id")).await?;
-        Ok(rows.into_iter().map(user).collect())
+impl Store for Queries {
+    fn count(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
-    /// The users with these ids; ids with no user are left out.
-    pub async fn users(&self, ids: &[Id]) -> Result<Vec<User>, sqlx::Error> {
-        let rows: Vec<UserRow> = self.fetch_by_keys(&USERS_BY_ID, ids).await?;
-        Ok(rows.into_iter().map(user).collect())
+    fn max_keys_per_statement(&self) -> usize {
+        self.db.max_keys_per_statement()
     }
 
-    /// `(user id, friend)` for every friend of these users, friends joined in so that listing
-    /// them costs no second statement.
-    pub async fn friends(&self, user_ids: &[Id]) -> Result<Vec<(Id, User)>, sqlx::Error> {
-        let rows: Vec<(Id, Id, String, Option<Id>)> =
-            self.fetch_by_keys(&FRIENDS_BY_USER, user_ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(of, id, name, best_friend_id)| (of, user((id, name, best_friend_id))))
-            .collect())
+    fn all_users(&self) -> Fetch<'_, Vec<User>> {
+        Box::pin(self.fetch_all(format!("{USERS} ORDER BY id"), user))
     }
 
-    /// The ids of one user's friends, without their rows: how a naive resolver starts.
-    pub async fn friend_ids(&self, user_id: Id) -> Result<Vec<Id>, sqlx::Error> {
-        let rows: Vec<(Id,)> = self.fetch_by_keys(&FRIEND_IDS_BY_USER, &[user_id]).await?;
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+    fn users<'a>(&'a self, ids: &'a [Id]) -> Fetch<'a, Vec<User>> {
+        Box::pin(self.fetch_by_keys(&USERS_BY_ID, ids, user))
     }
 
-    /// Every message, by id.
-    pub async fn all_messages(&self) -> Result<Vec<Message>, sqlx::Error> {
-        let rows: Vec<MessageRow> = self.fetch_all(&format!("{MESSAGES} ORDER BY id")).await?;
-        Ok(rows.into_iter().map(message).collect())
+    fn friends<'a>(&'a self, user_ids: &'a [Id]) -> Fetch<'a, Vec<(Id, User)>> {
+        Box::pin(self.fetch_by_keys(
+            &FRIENDS_BY_USER,
+            user_ids,
+            |(of, id, name, best_friend_id): (Id, Id, String, Option<Id>)| {
+                (of, user((id, name, best_friend_id)))
+            },
+        ))
     }
 
-    /// The messages these users posted.
-    pub async fn messages_by_posters(
-        &self,
-        poster_ids: &[Id],
-    ) -> Result<Vec<Message>, sqlx::Error> {
-        let rows: Vec<MessageRow> = self.fetch_by_keys(&MESSAGES_BY_POSTER, poster_ids).await?;
-        Ok(rows.into_iter().map(message).collect())
+    fn friend_ids(&self, user_id: Id) -> Fetch<'_, Vec<Id>> {
+        Box::pin(async move {
+            let ids = [user_id];
+            self.fetch_by_keys(&FRIEND_IDS_BY_USER, &ids, |(id,): (Id,)| id)
+                .await
+        })
     }
 
-    /// Every band, by id.
-    pub async fn all_bands(&self) -> Result<Vec<Band>, sqlx::Error> {
-        let rows: Vec<BandRow> = self.fetch_all(&format!("{BANDS} ORDER BY id")).await?;
-        Ok(rows.into_iter().map(band).collect())
+    fn all_messages(&self) -> Fetch<'_, Vec<Message>> {
+        Box::pin(self.fetch_all(format!("{MESSAGES} ORDER BY id"), message))
     }
 
-    /// The bands with these ids; ids with no band are left out.
-    pub async fn bands(&self, ids: &[Id]) -> Result<Vec<Band>, sqlx::Error> {
-        let rows: Vec<BandRow> = self.fetch_by_keys(&BANDS_BY_ID, ids).await?;
-        Ok(rows.into_iter().map(band).collect())
+    fn messages_by_posters<'a>(&'a self, poster_ids: &'a [Id]) -> Fetch<'a, Vec<Message>> {
+        Box::pin(self.fetch_by_keys(&MESSAGES_BY_POSTER, poster_ids, message))
     }
 
-    /// The albums of these bands.
-    pub async fn albums_by_bands(&self, band_ids: &[Id]) -> Result<Vec<Album>, sqlx::Error> {
-        let rows: Vec<AlbumRow> = self.fetch_by_keys(&ALBUMS_BY_BAND, band_ids).await?;
-        Ok(rows.into_iter().map(album).collect())
+    fn all_bands(&self) -> Fetch<'_, Vec<Band>> {
+        Box::pin(self.fetch_all(format!("{BANDS} ORDER BY id"), band))
     }
 
-    /// Renames a user and returns its row as this statement wrote it, whatever other writers do
-    /// next; `None` when there is no user `id`.
-    pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, sqlx::Error> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-        let row: Option<UserRow> = with_pool!(&self.db, |pool| {
-            sqlx::query_as(
-                "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
-            )
-            .bind(name)
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(row.map(user))
+    fn bands<'a>(&'a self, ids: &'a [Id]) -> Fetch<'a, Vec<Band>> {
+        Box::pin(self.fetch_by_keys(&BANDS_BY_ID, ids, band))
     }
 
-    async fn fetch_all<T>(&self, sql: &str) -> Result<Vec<T>, sqlx::Error>
+    fn albums_by_bands<'a>(&'a self, band_ids: &'a [Id]) -> Fetch<'a, Vec<Album>> {
+        Box::pin(self.fetch_by_keys(&ALBUMS_BY_BAND, band_ids, album))
+    }
+
+    fn rename_user<'a>(&'a self, id: Id, name: &'a str) -> Fetch<'a, Option<User>> {
+        Box::pin(async move {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            let row: Option<UserRow> = with_pool!(&self.db, |pool| {
+                sqlx::query_as(
+                    "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
+                )
+                .bind(name)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            });
+            Ok(row.map(user))
+        })
+    }
+}
+
+impl Queries {
+    /// Runs `sql` and makes a value of each row with `into`.
+    async fn fetch_all<R, T>(&self, sql: String, into: fn(R) -> T) -> Result<Vec<T>, Error>
     where
-        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        with_pool!(&self.db, |pool| sqlx::query_as(sql).fetch_all(pool).await)
+        let rows: Vec<R> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await?);
+        Ok(rows.into_iter().map(into).collect())
     }
 
-    /// Runs `query` for all of `keys` in one statement: `key IN ($1, $2, …)` on SQLite, one bound
-    /// parameter per key; `key = ANY($1)` on PostgreSQL, the keys bound as one array.
-    async fn fetch_by_keys<T>(&self, query: &ByKeys, keys: &[Id]) -> Result<Vec<T>, sqlx::Error>
+    /// Runs `query` for all of `keys` in one statement, and makes a value of each row with
+    /// `into`: `key IN ($1, $2, …)` on SQLite, one bound parameter per key; `key = ANY($1)` on
+    /// PostgreSQL, the keys bound as one array.
+    async fn fetch_by_keys<R, T>(
+        &self,
+        query: &ByKeys,
+        keys: &[Id],
+        into: fn(R) -> T,
+    ) -> Result<Vec<T>, Error>
     where
-        T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -149,7 +158,7 @@ impl Queries {
             key,
             order_by,
         } = query;
-        match &self.db {
+        let rows: Vec<R> = match &self.db {
             Database::Sqlite(pool) => {
                 let mut sql = QueryBuilder::new(format!("{select} WHERE {key} IN ("));
                 let mut list = sql.separated(", ");
@@ -157,13 +166,14 @@ impl Queries {
                     list.push_bind(id);
                 }
                 sql.push(format!(") ORDER BY {order_by}"));
-                sql.build_query_as().fetch_all(pool).await
+                sql.build_query_as().fetch_all(pool).await?
             }
             Database::Postgres(pool) => {
                 let sql = format!("{select} WHERE {key} = ANY($1) ORDER BY {order_by}");
-                sqlx::query_as(&sql).bind(keys).fetch_all(pool).await
+                sqlx::query_as(&sql).bind(keys).fetch_all(pool).await?
             }
-        }
+        };
+        Ok(rows.into_iter().map(into).collect())
     }
 }
 

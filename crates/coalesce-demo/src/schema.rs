@@ -4,15 +4,15 @@
 //! Every field that follows a key asks the request's [`Source`], so the same resolvers serve the
 //! batched and the naive mode.
 
-use async_graphql::{Context, EmptySubscription, ID, Object, Result, Schema};
+use async_graphql::{Context, EmptySubscription, ID, Object, Result, Schema, SchemaBuilder};
 use coalesce_loader::Loaders;
 use coalesce_loader_async_graphql::{LoaderContext, LoaderExtension};
 
 use crate::loaders::{self, SharedCache};
 use crate::model::{Album, Band, Id, Message, User};
-use crate::queries::Queries;
 use crate::seed;
 use crate::source::{Mode, Source};
+use crate::store::RequestStore;
 
 /// The demo's schema type.
 pub type DemoSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -30,22 +30,53 @@ pub const MAX_COMPLEXITY: usize = 2000;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Viewer(pub Option<Id>);
 
-/// The schema with its limits on depth and complexity, fetching in `mode`. In
-/// [`Mode::Batched`], every request gets fresh loaders from the [`LoaderExtension`], over the
-/// request's [`Queries`] (and behind `shared`, if given), and its response reports what they
-/// did in `extensions.dataloader`.
+/// The schema with its limits on depth and complexity, fetching in `mode`: [`builder`],
+/// finished.
 pub fn build(mode: Mode, shared: Option<SharedCache>) -> DemoSchema {
-    let loaders = LoaderExtension::new(move |request| match (mode, request.get::<Queries>()) {
-        (Mode::Batched, Some(queries)) => loaders::per_request(queries, shared.as_ref()),
-        // Naive: no loaders. Without the request's `Queries` every field fails (`source`).
-        _ => Loaders::new(),
-    });
+    builder(mode, shared).finish()
+}
+
+/// The schema with its limits on depth and complexity, fetching in `mode`, ready for extensions
+/// of your own before [`finish`](SchemaBuilder::finish).
+///
+/// Each request brings its [`RequestStore`] in its data: the schema runs on whatever store that
+/// is (sqlx here, rusqlite in `coalesce-demo-blocking`). In [`Mode::Batched`] the
+/// [`LoaderExtension`] gives every request fresh loaders over its store (behind `shared`, if
+/// given), and its response reports what they did in `extensions.dataloader`.
+///
+/// ```
+/// use async_graphql::{Request, extensions::Analyzer};
+/// use coalesce_demo::queries::Queries;
+/// use coalesce_demo::store::RequestStore;
+/// use coalesce_demo::{Database, Mode, schema};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// // Adds each response's complexity and depth to its `extensions`.
+/// let schema = schema::builder(Mode::Batched, None).extension(Analyzer).finish();
+/// let store = RequestStore::new(Queries::new(Database::open(None).await?));
+/// let request = Request::new("{ messages { poster { name } } }").data(store.clone());
+/// let response = schema.execute(request).await;
+/// assert_eq!(response.extensions["analyzer"].clone().into_json()?["depth"], 3);
+/// assert_eq!(store.count(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub fn builder(
+    mode: Mode,
+    shared: Option<SharedCache>,
+) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    let loaders =
+        LoaderExtension::new(move |request| match (mode, request.get::<RequestStore>()) {
+            (Mode::Batched, Some(store)) => loaders::per_request(store, shared.as_ref()),
+            // Naive: no loaders. Without the request's store every field fails (`source`).
+            _ => Loaders::new(),
+        });
     Schema::build(Query, Mutation, EmptySubscription)
         .data(mode)
         .extension(loaders.stats_in_extensions("dataloader"))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .finish()
 }
 
 /// The root query.
@@ -199,12 +230,12 @@ impl Album {
 /// The request's way to the data: its loaders in [`Mode::Batched`], its statements alone in
 /// [`Mode::Naive`].
 fn source(ctx: &Context<'_>) -> Result<Source> {
-    let queries = ctx.data::<Queries>()?.clone();
+    let store = ctx.data::<RequestStore>()?.clone();
     let loaders = match ctx.data::<Mode>()? {
         Mode::Batched => Some(ctx.loaders()?.clone()),
         Mode::Naive => None,
     };
-    Ok(Source::from_request(queries, loaders))
+    Ok(Source::from_request(store, loaders))
 }
 
 /// Ids are `ID`s on the wire, as GraphQL clients expect, and integers in the database.

@@ -8,13 +8,12 @@
 use coalesce_loader::{Loaders, Stats};
 use futures_util::future::try_join_all;
 
-use crate::database::Database;
 use crate::loaders::{
     self, AlbumsByBandLoader, BandLoader, FriendsLoader, MessagesByPosterLoader, SharedCache,
     UserLoader,
 };
 use crate::model::{Album, Band, Id, Message, User};
-use crate::queries::Queries;
+use crate::store::RequestStore;
 
 /// Why a field could not be fetched: a database error, as the loader or the statement reported it,
 /// or a loader missing from the request's [`Loaders`].
@@ -34,31 +33,30 @@ pub enum Mode {
 /// loaders.
 #[derive(Clone)]
 pub struct Source {
-    queries: Queries,
+    store: RequestStore,
     /// `None` in [`Mode::Naive`].
     loaders: Option<Loaders>,
 }
 
 impl Source {
-    /// A new request on `db`: a fresh statement count, and in [`Mode::Batched`] fresh loaders,
-    /// behind `shared` if given.
-    pub fn new(db: Database, mode: Mode, shared: Option<&SharedCache>) -> Self {
-        let queries = Queries::new(db);
+    /// A new request on `store`, and in [`Mode::Batched`] fresh loaders over it, behind
+    /// `shared` if given.
+    pub fn new(store: RequestStore, mode: Mode, shared: Option<&SharedCache>) -> Self {
         let loaders = match mode {
-            Mode::Batched => Some(loaders::per_request(&queries, shared)),
+            Mode::Batched => Some(loaders::per_request(&store, shared)),
             Mode::Naive => None,
         };
-        Source { queries, loaders }
+        Source { store, loaders }
     }
 
-    /// A request's source from its parts: its statements, and its loaders unless naive.
-    pub(crate) fn from_request(queries: Queries, loaders: Option<Loaders>) -> Self {
-        Source { queries, loaders }
+    /// A request's source from its parts: its store, and its loaders unless naive.
+    pub(crate) fn from_request(store: RequestStore, loaders: Option<Loaders>) -> Self {
+        Source { store, loaders }
     }
 
     /// How many SQL statements this request has run.
     pub fn sql_queries(&self) -> u64 {
-        self.queries.count()
+        self.store.count()
     }
 
     /// Each loader's name and what it did; empty in [`Mode::Naive`].
@@ -73,14 +71,14 @@ impl Source {
     pub async fn user(&self, id: Id) -> Result<Option<User>, Error> {
         match &self.loaders {
             Some(loaders) => Ok(loaders.get::<UserLoader>()?.load(id).await?),
-            None => Ok(self.queries.users(&[id]).await?.pop()),
+            None => Ok(self.store.users(&[id]).await?.pop()),
         }
     }
 
     /// Every user. Batched, the rows also go into the user loader's memo (`prime_many`), so the
     /// users that fields of the list follow to are already loaded.
     pub async fn all_users(&self) -> Result<Vec<User>, Error> {
-        let users = self.queries.all_users().await?;
+        let users = self.store.all_users().await?;
         if let Some(loaders) = &self.loaders {
             loaders
                 .get::<UserLoader>()?
@@ -98,7 +96,7 @@ impl Source {
                 Ok(friends)
             }
             None => {
-                let mut ids = self.queries.friend_ids(id).await?;
+                let mut ids = self.store.friend_ids(id).await?;
                 ids.truncate(first);
                 let friends = try_join_all(ids.into_iter().map(|id| self.user(id))).await?;
                 Ok(friends.into_iter().flatten().collect())
@@ -108,20 +106,20 @@ impl Source {
 
     /// Every message.
     pub async fn all_messages(&self) -> Result<Vec<Message>, Error> {
-        Ok(self.queries.all_messages().await?)
+        self.store.all_messages().await
     }
 
     /// The messages user `id` posted.
     pub async fn messages_by(&self, id: Id) -> Result<Vec<Message>, Error> {
         match &self.loaders {
             Some(loaders) => Ok(loaders.get::<MessagesByPosterLoader>()?.load(id).await?),
-            None => Ok(self.queries.messages_by_posters(&[id]).await?),
+            None => Ok(self.store.messages_by_posters(&[id]).await?),
         }
     }
 
     /// Every band. Batched, the rows also go into the band loader's memo, as for users.
     pub async fn all_bands(&self) -> Result<Vec<Band>, Error> {
-        let bands = self.queries.all_bands().await?;
+        let bands = self.store.all_bands().await?;
         if let Some(loaders) = &self.loaders {
             loaders
                 .get::<BandLoader>()?
@@ -134,7 +132,7 @@ impl Source {
     pub async fn band(&self, id: Id) -> Result<Option<Band>, Error> {
         match &self.loaders {
             Some(loaders) => Ok(loaders.get::<BandLoader>()?.load(id).await?),
-            None => Ok(self.queries.bands(&[id]).await?.pop()),
+            None => Ok(self.store.bands(&[id]).await?.pop()),
         }
     }
 
@@ -142,7 +140,7 @@ impl Source {
     pub async fn albums(&self, band_id: Id) -> Result<Vec<Album>, Error> {
         match &self.loaders {
             Some(loaders) => Ok(loaders.get::<AlbumsByBandLoader>()?.load(band_id).await?),
-            None => Ok(self.queries.albums_by_bands(&[band_id]).await?),
+            None => Ok(self.store.albums_by_bands(&[band_id]).await?),
         }
     }
 
@@ -154,7 +152,7 @@ impl Source {
     /// them may hold a copy of the old one. With a shared cache the user is cleared there too,
     /// before the response, so that other instances serve the new name from their next request.
     pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, Error> {
-        let Some(renamed) = self.queries.rename_user(id, name).await? else {
+        let Some(renamed) = self.store.rename_user(id, name).await? else {
             return Ok(None);
         };
         if let Some(loaders) = &self.loaders {

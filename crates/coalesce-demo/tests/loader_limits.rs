@@ -2,12 +2,13 @@
 
 use coalesce_demo::loaders::{self, UserLoader};
 use coalesce_demo::queries::Queries;
+use coalesce_demo::store::RequestStore;
 use coalesce_demo::{Database, database::SQLITE_MAX_PARAMETERS};
 
 #[tokio::test]
 async fn load_many_beyond_sqlites_parameter_limit_is_split_and_answered() {
-    let queries = Queries::new(Database::open(None).await.unwrap());
-    let loaders = loaders::per_request(&queries, None);
+    let store = RequestStore::new(Queries::new(Database::open(None).await.unwrap()));
+    let loaders = loaders::per_request(&store, None);
     let users = loaders.get::<UserLoader>().unwrap();
     let ids = 1..=(SQLITE_MAX_PARAMETERS as i64 + 1);
 
@@ -20,5 +21,5 @@ async fn load_many_beyond_sqlites_parameter_limit_is_split_and_answered() {
     }
     assert_eq!(users.stats().batches, 2);
     assert_eq!(users.stats().largest_batch, SQLITE_MAX_PARAMETERS as u64);
-    assert_eq!(queries.count(), 2);
+    assert_eq!(store.count(), 2);
 }

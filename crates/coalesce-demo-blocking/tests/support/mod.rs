@@ -2,9 +2,10 @@
 //! synchronous client for it.
 
 use coalesce_demo::Mode;
-use coalesce_demo_blocking::schema::BlockingSchema;
+use coalesce_demo::schema;
+use coalesce_demo::schema::DemoSchema;
 use coalesce_demo_blocking::server::{self, Server};
-use coalesce_demo_blocking::{App, Database, schema};
+use coalesce_demo_blocking::{App, Database};
 use serde_json::{Value, json};
 
 /// Workers per test server: more than the two requests any test runs at once.
@@ -27,11 +28,11 @@ pub struct Reply {
 impl Served {
     /// The demo's schema in `mode` on a fresh database.
     pub fn start(mode: Mode) -> Served {
-        Served::with_schema(schema::builder(mode).finish())
+        Served::with_schema(schema::build(mode, None))
     }
 
     /// `schema` on a fresh database.
-    pub fn with_schema(schema: BlockingSchema) -> Served {
+    pub fn with_schema(schema: DemoSchema) -> Served {
         let db = Database::in_memory().expect("a seeded database");
         let server = server::serve("127.0.0.1:0", App::with_schema(db.clone(), schema), WORKERS)
             .expect("the server starts");

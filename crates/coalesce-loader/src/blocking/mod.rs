@@ -91,6 +91,59 @@
 //!
 //! The batch function itself must be `Send + Sync`, because it is shared with the async core;
 //! wrap a connection that is only `Send` (such as a `rusqlite::Connection`) in a `Mutex`.
+//!
+//! # In a GraphQL server
+//!
+//! A GraphQL executor already is a tree of futures, one per field, so a synchronous server
+//! needs no [`Runner`] to batch it: it polls the request's future on the thread that took the
+//! request, with [`futures::executor::block_on`] (or any `block_on`), over the async
+//! [`DataLoader`](crate::DataLoader) and a [`Loader`](crate::Loader) whose batch function runs
+//! its blocking statement and returns. The load that drives a batch waits for a turn of the
+//! executor that adds no key, as it does on tokio, so each level of the query costs one batch per
+//! loader. No runtime runs anywhere, and each request's loaders live and die on its thread.
+//!
+//! The wiring, with the request's fields played by two joined loads (with async-graphql,
+//! `coalesce-loader-async-graphql`'s `LoaderExtension` builds the loaders per request, and the
+//! thread runs `block_on(schema.execute(request))`; `coalesce-demo-blocking` is that server on
+//! tiny_http and rusqlite, with the reasons for this design over a `Runner`-driven executor):
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//!
+//! use coalesce_loader::{DataLoader, Loader};
+//!
+//! /// A blocking data layer: a connection, a pool, an ORM session.
+//! struct Names { statements: Arc<AtomicUsize> }
+//!
+//! impl Loader for Names {
+//!     type Key = u64;
+//!     type Output = HashMap<u64, String>;
+//!     type Error = std::convert::Infallible;
+//!     // `async` in name only: the statement runs here, on the request's thread, and returns.
+//!     async fn load_batch(&self, ids: &[u64]) -> Result<Self::Output, Self::Error> {
+//!         self.statements.fetch_add(1, Ordering::Relaxed); // SELECT ... WHERE id IN (...)
+//!         Ok(ids.iter().map(|&id| (id, format!("user {id}"))).collect())
+//!     }
+//! }
+//!
+//! // A worker thread of a synchronous HTTP server, one request after another.
+//! let worker = std::thread::spawn(|| {
+//!     let statements = Arc::new(AtomicUsize::new(0));
+//!     // Per request: fresh loaders, so no memo outlives its request or crosses threads.
+//!     let names = DataLoader::new(Names { statements: statements.clone() });
+//!     // The executor's work for one request, polled to its end on this thread.
+//!     let (a, b) = futures::executor::block_on(async { futures::join!(names.load(1), names.load(2)) });
+//!     (a.unwrap(), b.unwrap(), statements.load(Ordering::Relaxed))
+//! });
+//! let (a, b, statements) = worker.join().unwrap();
+//! assert_eq!((a.as_deref(), b.as_deref()), (Some("user 1"), Some("user 2")));
+//! assert_eq!(statements, 1); // both fields, one batch
+//! ```
+//!
+//! Use this module's loader where there is no executor at all to poll fields: a report, a REST
+//! handler, a command-line tool.
 
 mod dataloader;
 mod deferred;
