@@ -59,6 +59,7 @@ impl App {
     /// response's `extensions`:
     ///
     /// - `sqlQueries`: the SQL statements it ran;
+    /// - `sqlRows`: the rows those statements returned;
     /// - `dataloader`: per loader, what it did (`loads`, `cacheHits`, `batches`, `keys`, ...),
     ///   added by the schema's [`LoaderExtension`](coalesce_loader_async_graphql::LoaderExtension)
     ///   to every request that ran.
@@ -82,10 +83,14 @@ impl App {
     /// that ran nothing.
     pub fn reject(&self, why: impl Into<String>) -> Response {
         let response = Response::from_errors(vec![ServerError::new(why, None)]);
-        response.extension("sqlQueries", Value::from(0))
+        response
+            .extension("sqlQueries", Value::from(0))
+            .extension("sqlRows", Value::from(0))
     }
 }
 
 fn with_cost(response: Response, queries: &Queries) -> Response {
-    response.extension("sqlQueries", Value::from(queries.count()))
+    response
+        .extension("sqlQueries", Value::from(queries.count()))
+        .extension("sqlRows", Value::from(queries.rows()))
 }

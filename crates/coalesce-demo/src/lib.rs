@@ -17,7 +17,8 @@
 //! - [`expansion`]: refuses, in time linear in its text, a query whose fragments expand too far;
 //! - [`schema`]: the GraphQL types and their resolvers, written once for both modes;
 //! - [`source`]: how a resolver fetches, through the loaders or one statement per field;
-//! - [`loaders`]: the batch functions, one per key the schema follows;
+//! - [`loaders`]: the batch functions, one per key the schema follows, and
+//!   [`friend_pages`], the one that pages (behind [`friends_connection`]);
 //! - [`queries`]: the SQL statements, counted per request;
 //! - [`database`], [`seed`] and [`model`]: the tables, their deterministic rows, and the row types.
 
@@ -27,6 +28,8 @@ pub mod app;
 mod connections;
 pub mod database;
 pub mod expansion;
+pub mod friend_pages;
+pub mod friends_connection;
 pub mod limits;
 pub mod loaders;
 pub mod model;

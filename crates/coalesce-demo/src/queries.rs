@@ -1,4 +1,5 @@
-//! Every SQL statement the demo runs for a request, counted: the `sqlQueries` of a response.
+//! Every SQL statement the demo runs for a request, counted with the rows it returned: the
+//! `sqlQueries` and `sqlRows` of a response.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,14 +15,16 @@ use crate::statements::{
     MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
 
-/// The database as one request sees it: each method runs exactly one statement and counts it.
+/// The database as one request sees it: each method runs exactly one statement and counts it,
+/// and the rows it returned.
 ///
-/// Built per request and handed to every loader and resolver of that request, so the count is
-/// that request's alone, whichever of them ran the statements. Clones share the count.
+/// Built per request and handed to every loader and resolver of that request, so the counts are
+/// that request's alone, whichever of them ran the statements. Clones share the counts.
 #[derive(Clone, Debug)]
 pub struct Queries {
     db: Database,
     statements: Arc<AtomicU64>,
+    rows: Arc<AtomicU64>,
 }
 
 type UserRow = (Id, String, Option<Id>);
@@ -35,6 +38,7 @@ impl Queries {
         Queries {
             db,
             statements: Arc::default(),
+            rows: Arc::default(),
         }
     }
 
@@ -46,6 +50,28 @@ impl Queries {
     /// How many statements have run so far.
     pub fn count(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// How many rows the statements have returned so far: what a page's `LIMIT` saves shows
+    /// here, not in [`count`](Queries::count).
+    pub fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
+    }
+
+    /// Counts a statement about to run.
+    pub(crate) fn count_statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the rows a statement returned, and passes them on.
+    pub(crate) fn count_rows<T>(
+        &self,
+        rows: Result<Vec<T>, sqlx::Error>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        if let Ok(rows) = &rows {
+            self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        }
+        rows
     }
 
     /// Every user, by id: a `getAllPeople` list field's statement.
@@ -113,7 +139,7 @@ impl Queries {
     /// Renames a user and returns its row as this statement wrote it, whatever other writers do
     /// next; `None` when there is no user `id`.
     pub async fn rename_user(&self, id: Id, name: &str) -> Result<Option<User>, sqlx::Error> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.count_statement();
         let row: Option<UserRow> = with_pool!(&self.db, |pool| {
             sqlx::query_as(
                 "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
@@ -123,6 +149,7 @@ impl Queries {
             .fetch_optional(pool)
             .await?
         });
+        self.rows.fetch_add(row.is_some().into(), Ordering::Relaxed);
         Ok(row.map(user))
     }
 
@@ -130,8 +157,10 @@ impl Queries {
     where
         T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-        with_pool!(&self.db, |pool| sqlx::query_as(sql).fetch_all(pool).await)
+        self.count_statement();
+        self.count_rows(with_pool!(&self.db, |pool| {
+            sqlx::query_as(sql).fetch_all(pool).await
+        }))
     }
 
     /// Runs `query` for all of `keys` in one statement: `key IN ($1, $2, …)` on SQLite, one bound
@@ -143,13 +172,13 @@ impl Queries {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.count_statement();
         let ByKeys {
             select,
             key,
             order_by,
         } = query;
-        match &self.db {
+        let rows = match &self.db {
             Database::Sqlite(pool) => {
                 let mut sql = QueryBuilder::new(format!("{select} WHERE {key} IN ("));
                 let mut list = sql.separated(", ");
@@ -163,7 +192,8 @@ impl Queries {
                 let sql = format!("{select} WHERE {key} = ANY($1) ORDER BY {order_by}");
                 sqlx::query_as(&sql).bind(keys).fetch_all(pool).await
             }
-        }
+        };
+        self.count_rows(rows)
     }
 }
 
