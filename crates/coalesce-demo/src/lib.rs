@@ -9,6 +9,10 @@
 //! `extensions.sqlQueries`, and `--naive` serves the same schema without loaders, so the two
 //! numbers can be compared on the same query.
 //!
+//! `User.friendsConnection(first:, after:)` pages a user's friends as a Relay connection, one
+//! windowed statement per level for every user's page, at most `first + 1` rows per user
+//! ([`friend_pages`], [`friends_connection`]); `extensions.sqlRows` reports the rows fetched.
+//!
 //! How the pieces fit, from the outside in:
 //!
 //! - [`server`]: axum routes, GraphiQL, and a small users API, served on hyper within [`Limits`]:

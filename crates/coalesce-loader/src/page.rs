@@ -23,9 +23,11 @@
 //!   ORDER BY user_id, rn
 //!   ```
 //!
-//!   The extra row is never shown: it only says whether a next page exists. The cursor is the
-//!   sort key of a row (here `friend_id`), not an offset, so rows inserted or deleted between two
-//!   requests neither repeat nor skip a row of the next page. The sort key must be unique within
+//!   (The repository's demo server runs this statement on SQLite and PostgreSQL, behind a
+//!   Relay `friendsConnection`: `crates/coalesce-demo/src/friend_pages.rs`.) The extra row is
+//!   never shown: it only says whether a next page exists. The cursor is the sort key of a row
+//!   (here `friend_id`), not an offset, so rows inserted or deleted between two requests
+//!   neither repeat nor skip a row of the next page. The sort key must be unique within
 //!   a parent; for a non-unique column, sort by `(column, id)` and make that pair the sort key;
 //! - [`Pages`] lines the rows up into one [`Page`] per key, in key order; a parent without rows
 //!   gets an empty page. It is a [`BatchOutput`], so a loader can return it as is, and a load
