@@ -30,6 +30,9 @@
 //! 7. the demo server over HTTP on SQLite, batched against naive ([`http::HttpDemo`]);
 //! 8. allocations per load for 1 and 3 ([`alloc`]).
 //!
+//! Apart from the table, `cargo run --release -p coalesce-bench --bin pages` compares ways of
+//! fetching a page of friends per user on skewed friend counts ([`pages`]).
+//!
 //! Every scenario checks its answers: the micro scenarios each value, 6 and 7 every response's
 //! data against the expected answers ([`verify`]), so that a library or a server that answers wrong, or a
 //! server that has lost its database and answers errors fast, stops the run instead of
@@ -42,6 +45,7 @@ pub mod dataset;
 pub mod graphql;
 pub mod http;
 pub mod library;
+pub mod pages;
 pub mod peers;
 pub mod report;
 pub mod scenario;

@@ -1,6 +1,7 @@
 //! Requests per second of GraphQL servers at a fixed concurrency: each of `--concurrency` client
 //! threads POSTs the query on a keep-alive connection of its own, and sends the next once it has
-//! the answer. Every answer is checked (status 200, no errors) and its `sqlQueries` reported.
+//! the answer. Every answer is checked: no errors, and the same `data` that every server gave
+//! before the load began. Each server's `sqlQueries` per request is reported.
 //!
 //! ```sh
 //! cargo run --release -p coalesce-demo-blocking                       # :8001
@@ -42,14 +43,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for url in &args.url {
         refuse_unless_loopback(url)?;
     }
+    // The servers must agree before their speeds mean anything; every answer under load is then
+    // held to this one.
+    let expected = answer(
+        &ureq::Agent::new_with_defaults(),
+        &args.url[0],
+        &args.query,
+        None,
+    )?;
+    let expected = &expected["data"];
     let round = Duration::from_secs_f64(args.seconds);
     for url in &args.url {
-        run(url, &args, Duration::from_secs(1))?;
+        run(url, &args, expected, Duration::from_secs(1))?;
     }
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); args.url.len()];
     for _ in 0..args.rounds {
         for (url, rates) in args.url.iter().zip(&mut rates) {
-            let (requests, elapsed) = run(url, &args, round)?;
+            let (requests, elapsed) = run(url, &args, expected, round)?;
             rates.push(requests as f64 / elapsed.as_secs_f64());
         }
     }
@@ -58,7 +68,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.query, args.concurrency, args.rounds, args.seconds
     );
     for (url, rates) in args.url.iter().zip(&rates) {
-        let sql = sql_queries(url, &args.query)?;
+        let sql = answer(
+            &ureq::Agent::new_with_defaults(),
+            url,
+            &args.query,
+            Some(expected),
+        )?["extensions"]["sqlQueries"]
+            .clone();
         let each: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
         println!(
@@ -88,14 +104,14 @@ fn refuse_unless_loopback(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 fn run(
     url: &str,
     args: &Args,
+    expected: &Value,
     length: Duration,
 ) -> Result<(u64, Duration), Box<dyn std::error::Error>> {
-    let body = json!({ "query": args.query });
     let start = Instant::now();
     let deadline = start + length;
     let counts = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..args.concurrency)
-            .map(|_| scope.spawn(|| client(url, &body, deadline)))
+            .map(|_| scope.spawn(|| client(url, &args.query, expected, deadline)))
             .collect();
         clients
             .into_iter()
@@ -106,38 +122,40 @@ fn run(
 }
 
 /// One client: requests on one keep-alive connection until `deadline`.
-fn client(url: &str, body: &Value, deadline: Instant) -> Result<u64, String> {
+fn client(url: &str, query: &str, expected: &Value, deadline: Instant) -> Result<u64, String> {
     let agent = ureq::Agent::new_with_defaults();
     let mut answered = 0;
     while Instant::now() < deadline {
-        answer(&agent, url, body)?;
+        answer(&agent, url, query, Some(expected))?;
         answered += 1;
     }
     Ok(answered)
 }
 
-/// Sends one request; its body, if it ran without errors.
-fn answer(agent: &ureq::Agent, url: &str, body: &Value) -> Result<Value, String> {
+/// Sends one request of `query`; its body, if it ran without errors and its `data` is
+/// `expected` (when given).
+fn answer(
+    agent: &ureq::Agent,
+    url: &str,
+    query: &str,
+    expected: Option<&Value>,
+) -> Result<Value, String> {
     let mut response = agent
         .post(url)
-        .send_json(body)
+        .send_json(json!({ "query": query }))
         .map_err(|e| format!("{url}: {e}"))?;
     let answer: Value = response
         .body_mut()
         .read_json()
         .map_err(|e| format!("{url}: {e}"))?;
-    match answer.get("errors") {
-        None => Ok(answer),
-        Some(errors) => Err(format!("{url}: {errors}")),
+    if let Some(errors) = answer.get("errors") {
+        return Err(format!("{url}: {errors}"));
     }
-}
-
-/// The statements one request of `query` costs on `url`.
-fn sql_queries(url: &str, query: &str) -> Result<Value, String> {
-    let answer = answer(
-        &ureq::Agent::new_with_defaults(),
-        url,
-        &json!({ "query": query }),
-    )?;
-    Ok(answer["extensions"]["sqlQueries"].clone())
+    match expected {
+        Some(expected) if answer["data"] != *expected => Err(format!(
+            "{url} answered {}, expected {expected}",
+            answer["data"]
+        )),
+        _ => Ok(answer),
+    }
 }

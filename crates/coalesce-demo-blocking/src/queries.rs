@@ -1,26 +1,29 @@
 //! [`Queries`]: the demo's [`Store`] on rusqlite. Every statement the server runs for a request,
-//! synchronously and counted: the `sqlQueries` of a response. The statements are the async
-//! demo's, on SQLite.
+//! synchronously and counted with the rows it returned: the `sqlQueries` and `sqlRows` of a
+//! response. The statements are the async demo's, on SQLite.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use coalesce_demo::database::SQLITE_MAX_PARAMETERS;
+use coalesce_demo::friend_pages::{self, SQLITE_USERS_PER_PAGE_STATEMENT};
 use coalesce_demo::model::{Album, Band, Id, Message, User};
 use coalesce_demo::statements::{
-    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIENDS_BY_USER, MESSAGES,
-    MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
+    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
+    MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
 use coalesce_demo::store::{Error, Fetch, Store};
+use coalesce_loader::page::PageArgs;
 use rusqlite::{Row, params_from_iter};
 
 use crate::database::Connection;
 
 /// The database as one request sees it, through rusqlite: each [`Store`] method runs exactly one
-/// statement, synchronously, before it returns its (ready) future, and counts it.
+/// statement (the page statement: one per bind limit's worth of keys), synchronously, before it
+/// returns its (ready) future, and counts it and the rows it returned.
 ///
-/// Built per request and handed to every loader and resolver of that request, so the count is
-/// that request's alone, whichever of them ran the statements. Clones share the count.
+/// Built per request and handed to every loader and resolver of that request, so the counts are
+/// that request's alone, whichever of them ran the statements. Clones share the counts.
 ///
 /// ```
 /// use coalesce_demo::store::Store;
@@ -37,6 +40,7 @@ use crate::database::Connection;
 pub struct Queries {
     connection: Connection,
     statements: Arc<AtomicU64>,
+    rows: Arc<AtomicU64>,
 }
 
 impl Queries {
@@ -45,19 +49,24 @@ impl Queries {
         Queries {
             connection,
             statements: Arc::default(),
+            rows: Arc::default(),
         }
     }
 }
 
 /// The statement has run by the time the future exists: it is ready at its first poll, so a
 /// loader's batch function never waits on it and `block_on` never parks for it.
-fn ran<'a, T: Send + 'a>(result: rusqlite::Result<T>) -> Fetch<'a, T> {
-    Box::pin(std::future::ready(result.map_err(Error::from)))
+fn ran<'a, T: Send + 'a>(result: Result<T, impl Into<Error>>) -> Fetch<'a, T> {
+    Box::pin(std::future::ready(result.map_err(Into::into)))
 }
 
 impl Store for Queries {
     fn count(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
     }
 
     fn max_keys_per_statement(&self) -> usize {
@@ -74,19 +83,32 @@ impl Store for Queries {
 
     fn friends<'a>(&'a self, user_ids: &'a [Id]) -> Fetch<'a, Vec<(Id, User)>> {
         ran(self.by_keys(&FRIENDS_BY_USER, user_ids, |row| {
-            Ok((
-                row.get(0)?,
-                User {
-                    id: row.get(1)?,
-                    name: row.get(2)?,
-                    best_friend_id: row.get(3)?,
-                },
-            ))
+            Ok((row.get(0)?, user_at(row, 1)?))
         }))
     }
 
     fn friend_ids(&self, user_id: Id) -> Fetch<'_, Vec<Id>> {
         ran(self.by_keys(&FRIEND_IDS_BY_USER, &[user_id], |row| row.get(0)))
+    }
+
+    fn friend_pages<'a>(
+        &'a self,
+        user_ids: &'a [Id],
+        args: &'a PageArgs,
+    ) -> Fetch<'a, Vec<(Id, User)>> {
+        let pages = || -> Result<Vec<(Id, User)>, Error> {
+            let (after, limit) = friend_pages::bounds(args)?;
+            let mut friends = Vec::new();
+            for users in user_ids.chunks(SQLITE_USERS_PER_PAGE_STATEMENT) {
+                let keys = format!("IN ({})", vec!["?"; users.len()].join(", "));
+                let sql = FRIEND_PAGES.sql(&keys, after.map(|_| "?"), "?");
+                let params: Vec<Id> = users.iter().copied().chain(after).chain([limit]).collect();
+                friends
+                    .extend(self.select(&sql, &params, |row| Ok((row.get(0)?, user_at(row, 1)?)))?);
+            }
+            Ok(friends)
+        };
+        ran(pages())
     }
 
     fn all_messages(&self) -> Fetch<'_, Vec<Message>> {
@@ -130,6 +152,7 @@ impl Queries {
         let rows: Vec<User> = statement
             .query_map((name, id), user)?
             .collect::<Result<_, _>>()?;
+        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(rows.into_iter().next())
     }
 
@@ -164,17 +187,24 @@ impl Queries {
         let connection = self.connection.lock();
         // Cached: a level of a query sends the same statement on every request.
         let mut statement = connection.prepare_cached(sql)?;
-        statement
+        let rows: Vec<T> = statement
             .query_map(params_from_iter(params), row)?
-            .collect()
+            .collect::<rusqlite::Result<_>>()?;
+        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        Ok(rows)
     }
 }
 
 fn user(row: &Row<'_>) -> rusqlite::Result<User> {
+    user_at(row, 0)
+}
+
+/// The user whose columns start at `first`, where a row holds more than the user.
+fn user_at(row: &Row<'_>, first: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        best_friend_id: row.get(2)?,
+        id: row.get(first)?,
+        name: row.get(first + 1)?,
+        best_friend_id: row.get(first + 2)?,
     })
 }
 

@@ -77,6 +77,34 @@ fn messages_with_their_posters_cost_two_statements_and_21_naive() {
 }
 
 #[test]
+fn a_first_page_of_every_users_friends_costs_two_statements_and_at_most_six_rows_per_user() {
+    let query = "{ users { id friendsConnection(first: 5) { edges { node { id } } pageInfo { hasNextPage } } } }";
+    let (batched, naive) = both(query, None);
+    assert_eq!(batched.assert_ok().sql_queries(), 2);
+    assert_eq!(naive.assert_ok().sql_queries(), 1 + seed::USERS as u64);
+    assert_eq!(batched.data(), naive.data());
+    // The users, then at most first + 1 friends of each: the extra one only says there is more.
+    let rows = batched.body["extensions"]["sqlRows"]
+        .as_u64()
+        .expect("sqlRows");
+    assert!(rows <= (seed::USERS * (1 + 6)) as u64, "{rows} rows");
+    let users = batched.data()["users"].as_array().expect("users");
+    assert_eq!(users.len(), seed::USERS as usize);
+    for user in users {
+        let friends = &user["friendsConnection"];
+        let pages = friends["edges"].as_array().expect("edges").len();
+        let more = friends["pageInfo"]["hasNextPage"]
+            .as_bool()
+            .expect("hasNextPage");
+        // Every seeded user has 4 to 7 friends.
+        assert!(
+            pages == 5 && more || (4..=5).contains(&pages) && !more,
+            "{user}"
+        );
+    }
+}
+
+#[test]
 fn bands_with_their_albums_cost_two_statements_and_101_naive() {
     let (batched, naive) = both(BANDS, None);
     assert_eq!(batched.assert_ok().sql_queries(), 2);

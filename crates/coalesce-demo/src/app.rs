@@ -60,6 +60,7 @@ impl App {
     /// response's `extensions`:
     ///
     /// - `sqlQueries`: the SQL statements it ran;
+    /// - `sqlRows`: the rows those statements returned;
     /// - `dataloader`: per loader, what it did (`loads`, `cacheHits`, `batches`, `keys`, ...),
     ///   added by the schema's [`LoaderExtension`](coalesce_loader_async_graphql::LoaderExtension)
     ///   to every request that ran.
@@ -83,11 +84,16 @@ impl App {
     /// that ran nothing.
     pub fn reject(&self, why: impl Into<String>) -> Response {
         let response = Response::from_errors(vec![ServerError::new(why, None)]);
-        response.extension("sqlQueries", Value::from(0))
+        response
+            .extension("sqlQueries", Value::from(0))
+            .extension("sqlRows", Value::from(0))
     }
 }
 
-/// `response` with the statements its request ran in `extensions.sqlQueries`.
+/// `response` with its request's cost in `extensions`: the statements it ran (`sqlQueries`) and
+/// the rows they returned (`sqlRows`).
 pub fn with_cost(response: Response, store: &RequestStore) -> Response {
-    response.extension("sqlQueries", Value::from(store.count()))
+    response
+        .extension("sqlQueries", Value::from(store.count()))
+        .extension("sqlRows", Value::from(store.rows()))
 }

@@ -9,6 +9,10 @@
 //! `extensions.sqlQueries`, and `--naive` serves the same schema without loaders, so the two
 //! numbers can be compared on the same query.
 //!
+//! `User.friendsConnection(first:, after:)` pages a user's friends as a Relay connection, one
+//! windowed statement per level for every user's page, at most `first + 1` rows per user
+//! ([`friend_pages`], [`friends_connection`]); `extensions.sqlRows` reports the rows fetched.
+//!
 //! How the pieces fit, from the outside in:
 //!
 //! - [`server`]: axum routes, GraphiQL, and a small users API, served on hyper within [`Limits`]:
@@ -17,9 +21,10 @@
 //! - [`expansion`]: refuses, in time linear in its text, a query whose fragments expand too far;
 //! - [`schema`]: the GraphQL types and their resolvers, written once for both modes;
 //! - [`source`]: how a resolver fetches, through the loaders or one statement per field;
-//! - [`loaders`]: the batch functions, one per key the schema follows;
+//! - [`loaders`]: the batch functions, one per key the schema follows, and
+//!   [`friend_pages`], the one that pages (behind [`friends_connection`]);
 //! - [`store`]: the tables as a request reads them, whatever the driver;
-//! - [`queries`]: that store on sqlx, its statements counted per request;
+//! - [`queries`]: that store on sqlx, its statements and rows counted per request;
 //! - [`database`], [`seed`] and [`model`]: the tables, their deterministic rows, and the row types.
 
 #![warn(missing_docs)]
@@ -28,6 +33,8 @@ pub mod app;
 mod connections;
 pub mod database;
 pub mod expansion;
+pub mod friend_pages;
+pub mod friends_connection;
 pub mod limits;
 pub mod loaders;
 pub mod model;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::friend_pages;
 use crate::model::{Album, Band, Id, Message, User};
 use crate::store::{Error, RequestStore};
 
@@ -134,6 +135,7 @@ pub fn per_request(store: &RequestStore, shared: Option<&SharedCache>) -> Loader
         users: users.clone(),
     };
     Loaders::new()
+        .with(friend_pages::loader(store, &users))
         .with(users)
         .with(options(friends, "friends", max_keys).build())
         .with(

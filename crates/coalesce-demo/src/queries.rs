@@ -1,5 +1,5 @@
 //! [`Queries`]: the demo's [`Store`] on sqlx, SQLite or PostgreSQL. Every statement a request
-//! runs, counted: the `sqlQueries` of a response.
+//! runs, counted with the rows it returned: the `sqlQueries` and `sqlRows` of a response.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,16 +15,19 @@ use crate::statements::{
     MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
 use crate::store::{Error, Fetch, Store};
+use coalesce_loader::page::PageArgs;
 
 /// The database as one request sees it, through sqlx: each [`Store`] method runs exactly one
-/// statement and counts it.
+/// statement (the page statement: one per bind limit's worth of keys) and counts it, and the
+/// rows it returned.
 ///
-/// Built per request and handed to every loader and resolver of that request, so the count is
-/// that request's alone, whichever of them ran the statements. Clones share the count.
+/// Built per request and handed to every loader and resolver of that request, so the counts are
+/// that request's alone, whichever of them ran the statements. Clones share the counts.
 #[derive(Clone, Debug)]
 pub struct Queries {
     db: Database,
     statements: Arc<AtomicU64>,
+    rows: Arc<AtomicU64>,
 }
 
 type UserRow = (Id, String, Option<Id>);
@@ -38,6 +41,7 @@ impl Queries {
         Queries {
             db,
             statements: Arc::default(),
+            rows: Arc::default(),
         }
     }
 
@@ -55,6 +59,10 @@ impl Queries {
 impl Store for Queries {
     fn count(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows.load(Ordering::Relaxed)
     }
 
     fn max_keys_per_statement(&self) -> usize {
@@ -87,6 +95,14 @@ impl Store for Queries {
         })
     }
 
+    fn friend_pages<'a>(
+        &'a self,
+        user_ids: &'a [Id],
+        args: &'a PageArgs,
+    ) -> Fetch<'a, Vec<(Id, User)>> {
+        Box::pin(self.fetch_friend_pages(user_ids, args))
+    }
+
     fn all_messages(&self) -> Fetch<'_, Vec<Message>> {
         Box::pin(self.fetch_all(format!("{MESSAGES} ORDER BY id"), message))
     }
@@ -109,7 +125,7 @@ impl Store for Queries {
 
     fn rename_user<'a>(&'a self, id: Id, name: &'a str) -> Fetch<'a, Option<User>> {
         Box::pin(async move {
-            self.statements.fetch_add(1, Ordering::Relaxed);
+            self.count_statement();
             let row: Option<UserRow> = with_pool!(&self.db, |pool| {
                 sqlx::query_as(
                     "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
@@ -119,22 +135,34 @@ impl Store for Queries {
                 .fetch_optional(pool)
                 .await?
             });
+            self.rows.fetch_add(row.is_some().into(), Ordering::Relaxed);
             Ok(row.map(user))
         })
     }
 }
 
 impl Queries {
+    /// Counts a statement about to run.
+    pub(crate) fn count_statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the rows a statement returned, and makes a value of each with `into`.
+    pub(crate) fn count_rows<R, T>(&self, rows: Vec<R>, into: impl FnMut(R) -> T) -> Vec<T> {
+        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        rows.into_iter().map(into).collect()
+    }
+
     /// Runs `sql` and makes a value of each row with `into`.
     async fn fetch_all<R, T>(&self, sql: String, into: fn(R) -> T) -> Result<Vec<T>, Error>
     where
         R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.count_statement();
         let rows: Vec<R> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
             .fetch_all(pool)
             .await?);
-        Ok(rows.into_iter().map(into).collect())
+        Ok(self.count_rows(rows, into))
     }
 
     /// Runs `query` for all of `keys` in one statement, and makes a value of each row with
@@ -152,7 +180,7 @@ impl Queries {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.count_statement();
         let ByKeys {
             select,
             key,
@@ -173,7 +201,7 @@ impl Queries {
                 sqlx::query_as(&sql).bind(keys).fetch_all(pool).await?
             }
         };
-        Ok(rows.into_iter().map(into).collect())
+        Ok(self.count_rows(rows, into))
     }
 }
 

@@ -8,6 +8,7 @@ use async_graphql::{Context, EmptySubscription, ID, Object, Result, Schema, Sche
 use coalesce_loader::Loaders;
 use coalesce_loader_async_graphql::{LoaderContext, LoaderExtension};
 
+use crate::friends_connection::{self, FriendsConnection};
 use crate::loaders::{self, SharedCache};
 use crate::model::{Album, Band, Id, Message, User};
 use crate::seed;
@@ -162,6 +163,22 @@ impl User {
             }
         };
         Ok(source(ctx)?.friends(self.id, first).await?)
+    }
+
+    /// The user's friends in id order as a Relay connection: the first `first` (10 if not
+    /// given, at most 100) after the cursor `after`, or from the first friend without one.
+    #[graphql(
+        complexity = "list_cost(friends_connection::page_size_estimate(first), \
+                            child_complexity)"
+    )]
+    async fn friends_connection(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<FriendsConnection> {
+        let args = friends_connection::page_args(first, after.as_deref())?;
+        Ok(source(ctx)?.friend_page(self.id, args).await?.into())
     }
 
     /// The messages the user posted.

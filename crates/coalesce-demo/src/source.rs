@@ -5,9 +5,11 @@
 //! its methods fetches. That is what makes the side-by-side numbers honest: the same query, the
 //! same resolvers, the same rows, and only the N+1 differs.
 
+use coalesce_loader::page::{Page, PageArgs};
 use coalesce_loader::{Loaders, Stats};
 use futures_util::future::try_join_all;
 
+use crate::friend_pages::FriendPagesLoader;
 use crate::loaders::{
     self, AlbumsByBandLoader, BandLoader, FriendsLoader, MessagesByPosterLoader, SharedCache,
     UserLoader,
@@ -90,6 +92,13 @@ impl Source {
     /// The first `first` friends of user `id`, in id order.
     pub async fn friends(&self, id: Id, first: usize) -> Result<Vec<User>, Error> {
         match &self.loaders {
+            // A page of the loader behind `friendsConnection`, which fetches `first + 1` rows;
+            // without a `first` that fits one (`usize::MAX` is none), every friend.
+            Some(_) if u32::try_from(first).is_ok() => {
+                let args = PageArgs::first(first as u32);
+                let page = self.friend_page(id, args).await?;
+                Ok(page.edges.into_iter().map(|edge| edge.node).collect())
+            }
             Some(loaders) => {
                 let mut friends = loaders.get::<FriendsLoader>()?.load(id).await?;
                 friends.truncate(first);
@@ -100,6 +109,19 @@ impl Source {
                 ids.truncate(first);
                 let friends = try_join_all(ids.into_iter().map(|id| self.user(id))).await?;
                 Ok(friends.into_iter().flatten().collect())
+            }
+        }
+    }
+
+    /// A page of user `id`'s friends, in id order: batched, through the friend pages loader;
+    /// naively, one statement for this user alone.
+    pub async fn friend_page(&self, id: Id, args: PageArgs) -> Result<Page<User>, Error> {
+        match &self.loaders {
+            Some(loaders) => Ok(loaders.get::<FriendPagesLoader>()?.load((id, args)).await?),
+            None => {
+                let friends = self.store.friend_pages(&[id], &args).await?;
+                let friends = friends.into_iter().map(|(_, friend)| friend);
+                Ok(Page::from_rows(&args, friends, |friend| friend.id))
             }
         }
     }
@@ -160,6 +182,7 @@ impl Source {
             users.clear_shared([id]).await;
             users.force_prime(id, Some(renamed.clone()));
             loaders.get::<FriendsLoader>()?.clear_all();
+            loaders.get::<FriendPagesLoader>()?.clear_all();
         }
         Ok(Some(renamed))
     }

@@ -86,3 +86,65 @@ pub const ALBUMS_BY_BAND: ByKeys = ByKeys {
     key: "band_id",
     order_by: "id",
 };
+
+/// A `SELECT` of one page of rows per key, for all the keys of a batch in one statement: at
+/// most `limit` rows per key, in sort-key order, after a sort key if given (a keyset cursor,
+/// never an offset). See [`coalesce_loader::page`].
+pub struct PageByKeys {
+    /// The columns the statement returns, the key's first: names of the inner query's columns.
+    pub columns: &'static str,
+    /// The inner query's column list, without its `SELECT`.
+    pub select: &'static str,
+    /// The inner query's `FROM` clause, without its `FROM`.
+    pub from: &'static str,
+    /// The column the keys are matched against, which partitions the rows; `columns` names it
+    /// first.
+    pub key: &'static str,
+    /// The column the rows are ordered and resumed by: unique within a key.
+    pub sort_key: &'static str,
+}
+
+impl PageByKeys {
+    /// The statement, with placeholders as the database writes them: `keys` matches the key
+    /// column against the keys (`IN (?, ?, ?)` on SQLite, `= ANY($1)` on PostgreSQL), `after` is
+    /// the placeholder of the sort key to resume after, and `limit` that of the most rows per
+    /// key.
+    ///
+    /// `ROW_NUMBER()` numbers each key's rows in sort-key order, so the database returns at most
+    /// `limit` of them per key, whatever the key's row count.
+    ///
+    /// ```
+    /// use coalesce_demo::statements::FRIEND_PAGES;
+    ///
+    /// let sql = FRIEND_PAGES.sql("= ANY($1)", Some("$2"), "$3");
+    /// assert!(sql.contains("ROW_NUMBER() OVER (PARTITION BY f.user_id ORDER BY f.friend_id)"));
+    /// assert!(sql.contains("WHERE f.user_id = ANY($1) AND f.friend_id > $2") && sql.contains("WHERE rn <= $3"));
+    /// ```
+    pub fn sql(&self, keys: &str, after: Option<&str>, limit: &str) -> String {
+        let PageByKeys {
+            columns,
+            select,
+            from,
+            key,
+            sort_key,
+        } = self;
+        let after = after.map_or_else(String::new, |after| format!(" AND {sort_key} > {after}"));
+        format!(
+            "SELECT {columns} FROM (\
+             SELECT {select}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {sort_key}) AS rn \
+             FROM {from} WHERE {key} {keys}{after}\
+             ) AS ranked WHERE rn <= {limit} ORDER BY {first}, rn",
+            first = columns.split(',').next().unwrap_or(columns),
+        )
+    }
+}
+
+/// A page of each user's friends, as user rows, by the user's id, in friend id order (the
+/// friend pages loader, and `friendsConnection` naively).
+pub const FRIEND_PAGES: PageByKeys = PageByKeys {
+    columns: "user_id, id, name, best_friend_id",
+    select: "f.user_id, u.id, u.name, u.best_friend_id",
+    from: "friendships f JOIN users u ON u.id = f.friend_id",
+    key: "f.user_id",
+    sort_key: "f.friend_id",
+};

@@ -18,6 +18,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use coalesce_loader::page::PageArgs;
+
 use crate::model::{Album, Band, Id, Message, User};
 
 /// Why a statement failed: the driver's own error, boxed.
@@ -35,6 +37,9 @@ pub type Fetch<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + '
 pub trait Store: Send + Sync + 'static {
     /// How many statements have run so far.
     fn count(&self) -> u64;
+    /// How many rows those statements have returned: what a page's limit saves shows here, not
+    /// in [`Store::count`].
+    fn rows(&self) -> u64;
     /// The most keys one statement can bind, and so the largest batch a loader may send.
     fn max_keys_per_statement(&self) -> usize;
     /// Every user, by id.
@@ -46,6 +51,15 @@ pub trait Store: Send + Sync + 'static {
     fn friends<'a>(&'a self, user_ids: &'a [Id]) -> Fetch<'a, Vec<(Id, User)>>;
     /// The ids of one user's friends, without their rows: how a naive resolver starts.
     fn friend_ids(&self, user_id: Id) -> Fetch<'_, Vec<Id>>;
+    /// `(user id, friend)` for at most `args.first + 1` friends of each of these users, in id
+    /// order, after the friend id that `args.after` holds if any: the page statement of
+    /// [`friend_pages`](crate::friend_pages), split only where the database cannot bind every
+    /// key in one. Fails, before any statement, on a cursor that holds no friend id.
+    fn friend_pages<'a>(
+        &'a self,
+        user_ids: &'a [Id],
+        args: &'a PageArgs,
+    ) -> Fetch<'a, Vec<(Id, User)>>;
     /// Every message, by id.
     fn all_messages(&self) -> Fetch<'_, Vec<Message>>;
     /// The messages these users posted.

@@ -23,9 +23,11 @@
 //!   ORDER BY user_id, rn
 //!   ```
 //!
-//!   The extra row is never shown: it only says whether a next page exists. The cursor is the
-//!   sort key of a row (here `friend_id`), not an offset, so rows inserted or deleted between two
-//!   requests neither repeat nor skip a row of the next page. The sort key must be unique within
+//!   (The repository's demo server runs this statement on SQLite and PostgreSQL, behind a
+//!   Relay `friendsConnection`: `crates/coalesce-demo/src/friend_pages.rs`.) The extra row is
+//!   never shown: it only says whether a next page exists. The cursor is the sort key of a row
+//!   (here `friend_id`), not an offset, so rows inserted or deleted between two requests
+//!   neither repeat nor skip a row of the next page. The sort key must be unique within
 //!   a parent; for a non-unique column, sort by `(column, id)` and make that pair the sort key;
 //! - [`Pages`] lines the rows up into one [`Page`] per key, in key order; a parent without rows
 //!   gets an empty page. It is a [`BatchOutput`], so a loader can return it as is, and a load
@@ -68,7 +70,7 @@
 //!         let mut pages = Pages::new();
 //!         for (args, parents) in by_args(keys) {
 //!             let rows = self.statement(&parents, args);
-//!             pages.insert_rows(args, rows, |f| f.user_id, |f| f.friend_id);
+//!             pages.insert_rows(args, rows.into_iter().map(|f| (f.user_id, f)), |f| f.friend_id);
 //!         }
 //!         Ok(pages)
 //!     }
@@ -275,11 +277,12 @@ pub struct Edge<T> {
 /// use coalesce_loader::page::{PageArgs, Pages};
 /// use coalesce_loader::BatchOutput;
 ///
-/// // (parent, sort key) rows of a statement with `first: 2`, so at most 3 rows per parent.
+/// // (parent, row) pairs of a statement with `first: 2`, so at most 3 rows per parent; each
+/// // row is its own sort key.
 /// let mut pages = Pages::new();
-/// pages.insert_rows(&PageArgs::first(2), [(7, 'a'), (7, 'b'), (7, 'c')], |r| r.0, |r| r.1);
+/// pages.insert_rows(&PageArgs::first(2), [(7, 'a'), (7, 'b'), (7, 'c')], |row| *row);
 /// let page = BatchOutput::<_, ()>::align(pages, &[(7, PageArgs::first(2))]).unwrap().remove(0).unwrap();
-/// assert_eq!(page.nodes().map(|r| r.1).collect::<String>(), "ab");
+/// assert_eq!(page.nodes().collect::<String>(), "ab");
 /// assert!(page.has_next_page && !page.has_previous_page);
 /// assert_eq!(page.end_cursor(), Some(&page.edges[1].cursor));
 /// ```
@@ -296,6 +299,40 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// One parent's page from the rows of a statement for that parent alone, such as a `LIMIT`
+    /// query: the rows in sort-key order, at most `first + 1` of them, the extra one only
+    /// setting `has_next_page`. `sort_key` reads a row's sort key, which its cursor holds.
+    ///
+    /// ```
+    /// use coalesce_loader::page::{Page, PageArgs};
+    ///
+    /// let page = Page::from_rows(&PageArgs::first(2), [10, 20, 30], |id| *id);
+    /// assert_eq!(page.nodes().copied().collect::<Vec<_>>(), [10, 20]);
+    /// assert!(page.has_next_page);
+    /// ```
+    pub fn from_rows<S: fmt::Display>(
+        args: &PageArgs,
+        rows: impl IntoIterator<Item = T>,
+        sort_key: impl Fn(&T) -> S,
+    ) -> Self {
+        let mut page = Page::empty(args);
+        for row in rows {
+            page.push(args, row, &sort_key);
+        }
+        page
+    }
+
+    /// Adds the next row in sort-key order: an edge while the page holds fewer than `first`,
+    /// else the sign that a next page exists.
+    fn push<S: fmt::Display>(&mut self, args: &PageArgs, row: T, sort_key: impl Fn(&T) -> S) {
+        if self.edges.len() < args.first as usize {
+            let cursor = Cursor::new(sort_key(&row));
+            self.edges.push(Edge { cursor, node: row });
+        } else {
+            self.has_next_page = true;
+        }
+    }
+
     /// The rows, without their cursors.
     pub fn nodes(&self) -> impl ExactSizeIterator<Item = &T> {
         self.edges.iter().map(|edge| &edge.node)
@@ -342,28 +379,23 @@ impl<P: Hash + Eq + Clone, T> Pages<P, T> {
 
     /// Lines up the rows of the statement for `args` into one page per parent.
     ///
-    /// `rows` are what the statement returned, each parent's in sort-key order (the statement's
-    /// `ORDER BY`); `parent` and `sort_key` read a row's parent and sort key. Of each parent's
-    /// rows, the first `first` make the page, and any further one only sets `has_next_page`.
+    /// `rows` are what the statement returned, as `(parent, row)` pairs (the parent column
+    /// taken out of the row, as for [`Grouped`](crate::Grouped)), each parent's in sort-key
+    /// order (the statement's `ORDER BY`); `sort_key` reads a row's sort key, which its cursor
+    /// holds. Of each parent's rows, the first `first` make the page, and any further one only
+    /// sets `has_next_page`.
     pub fn insert_rows<S: fmt::Display>(
         &mut self,
         args: &PageArgs,
-        rows: impl IntoIterator<Item = T>,
-        parent: impl Fn(&T) -> P,
+        rows: impl IntoIterator<Item = (P, T)>,
         sort_key: impl Fn(&T) -> S,
     ) {
-        let first = args.first as usize;
         let mut by_parent: HashMap<P, Page<T>> = HashMap::new();
-        for row in rows {
-            let page = by_parent
-                .entry(parent(&row))
-                .or_insert_with(|| Page::empty(args));
-            if page.edges.len() < first {
-                let cursor = Cursor::new(sort_key(&row));
-                page.edges.push(Edge { cursor, node: row });
-            } else {
-                page.has_next_page = true;
-            }
+        for (parent, row) in rows {
+            by_parent
+                .entry(parent)
+                .or_insert_with(|| Page::empty(args))
+                .push(args, row, &sort_key);
         }
         self.0.extend(
             by_parent

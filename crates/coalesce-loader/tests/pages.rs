@@ -96,7 +96,8 @@ impl Loader for Table {
         let mut pages = Pages::new();
         for (args, users) in by_args(keys) {
             let rows = self.statement(&users, args);
-            pages.insert_rows(args, rows, |r| r.user_id, |r| r.friend_id);
+            let rows = rows.into_iter().map(|r| (r.user_id, r));
+            pages.insert_rows(args, rows, |r| r.friend_id);
         }
         Ok(pages)
     }

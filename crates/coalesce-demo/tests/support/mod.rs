@@ -131,6 +131,13 @@ impl Reply {
             .unwrap_or_else(|| panic!("no extensions.sqlQueries in {}", self.body))
     }
 
+    /// The rows the request's statements returned, as `extensions.sqlRows` reports them.
+    pub fn sql_rows(&self) -> u64 {
+        self.body["extensions"]["sqlRows"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no extensions.sqlRows in {}", self.body))
+    }
+
     /// The messages of the response's errors; empty when there are none.
     pub fn errors(&self) -> Vec<&str> {
         self.body["errors"]
