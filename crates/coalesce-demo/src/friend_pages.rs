@@ -4,9 +4,11 @@
 //! A batch sends one statement per distinct [`PageArgs`] (see [`by_args`]), for every user that
 //! asked for that page, and the database returns at most `first + 1` friends per user: a user
 //! with 10 000 friends costs 6 rows for `first: 5`, not 10 000. The statement is
-//! [`FRIEND_PAGES`]: `ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY friend_id)`, and
-//! `friend_id > ?` for a page after a cursor, whose sort key is the last friend's id: rows
-//! inserted before or after the cursor between two pages neither repeat nor skip a friend.
+//! [`FRIEND_PAGES`]: on SQLite, `ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY friend_id)`;
+//! on PostgreSQL, a `LATERAL` subquery with `ORDER BY friend_id LIMIT first + 1` per user, which
+//! reads no more rows than it returns. Either has `friend_id > ?` for a page after a cursor,
+//! whose sort key is the last friend's id: rows inserted before or after the cursor between two
+//! pages neither repeat nor skip a friend.
 
 use coalesce_loader::page::{Cursor, PageArgs, Pages, by_args};
 use coalesce_loader::{DataLoader, Loader};
@@ -134,7 +136,7 @@ impl Queries {
                         Some(_) => (Some("$2"), "$3"),
                         None => (None, "$2"),
                     };
-                    let sql = FRIEND_PAGES.sql("= ANY($1)", after_at, limit_at);
+                    let sql = FRIEND_PAGES.lateral("$1", after_at, limit_at);
                     let mut query = sqlx::query_as(&sql).bind(users);
                     if let Some(after) = after {
                         query = query.bind(after);

@@ -90,6 +90,12 @@ pub const ALBUMS_BY_BAND: ByKeys = ByKeys {
 /// A `SELECT` of one page of rows per key, for all the keys of a batch in one statement: at
 /// most `limit` rows per key, in sort-key order, after a sort key if given (a keyset cursor,
 /// never an offset). See [`coalesce_loader::page`].
+///
+/// Written two ways: [`sql`](PageByKeys::sql) numbers each key's rows with `ROW_NUMBER()`,
+/// which both databases run; [`lateral`](PageByKeys::lateral) runs a `LIMIT` subquery per key,
+/// which PostgreSQL has and SQLite has not. Both return the same rows, but the window reads
+/// every row of a key before it numbers them (a key with 10 000 rows reads 10 000 to return 6),
+/// where the subquery reads `limit` rows per key from the index on (key, sort key).
 pub struct PageByKeys {
     /// The columns the statement returns, the key's first: names of the inner query's columns.
     pub columns: &'static str,
@@ -128,19 +134,58 @@ impl PageByKeys {
             key,
             sort_key,
         } = self;
-        let after = after.map_or_else(String::new, |after| format!(" AND {sort_key} > {after}"));
+        let after = self.after(after);
         format!(
             "SELECT {columns} FROM (\
              SELECT {select}, ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY {sort_key}) AS rn \
              FROM {from} WHERE {key} {keys}{after}\
              ) AS ranked WHERE rn <= {limit} ORDER BY {first}, rn",
-            first = columns.split(',').next().unwrap_or(columns),
+            first = self.first_column(),
+        )
+    }
+
+    /// The condition that resumes after the sort key bound at `after`, if any.
+    fn after(&self, after: Option<&str>) -> String {
+        after.map_or_else(String::new, |after| {
+            format!(" AND {} > {after}", self.sort_key)
+        })
+    }
+
+    /// The key's column among `columns`, which the statement orders by.
+    fn first_column(&self) -> &str {
+        self.columns.split(',').next().unwrap_or(self.columns)
+    }
+
+    /// The statement as a `LATERAL` subquery per key, for PostgreSQL: `keys` is the placeholder
+    /// of the keys bound as one array, `after` and `limit` as for [`sql`](PageByKeys::sql).
+    ///
+    /// ```
+    /// use coalesce_demo::statements::FRIEND_PAGES;
+    ///
+    /// let sql = FRIEND_PAGES.lateral("$1", None, "$2");
+    /// assert!(sql.contains("FROM UNNEST($1) AS keys (key) CROSS JOIN LATERAL"));
+    /// assert!(sql.contains("WHERE f.user_id = keys.key ORDER BY f.friend_id LIMIT $2"));
+    /// ```
+    pub fn lateral(&self, keys: &str, after: Option<&str>, limit: &str) -> String {
+        format!(
+            "SELECT {columns} FROM UNNEST({keys}) AS keys (key) CROSS JOIN LATERAL (\
+             SELECT {select}, {sort_key} AS sort_key FROM {from} \
+             WHERE {key} = keys.key{after} ORDER BY {sort_key} LIMIT {limit}\
+             ) AS page ORDER BY {first}, page.sort_key",
+            columns = self.columns,
+            select = self.select,
+            sort_key = self.sort_key,
+            from = self.from,
+            key = self.key,
+            after = self.after(after),
+            first = self.first_column(),
         )
     }
 }
 
 /// A page of each user's friends, as user rows, by the user's id, in friend id order (the
-/// friend pages loader, and `friendsConnection` naively).
+/// friend pages loader, and `friendsConnection` naively); the primary key of `friendships` is
+/// the index on (key, sort key).
 pub const FRIEND_PAGES: PageByKeys = PageByKeys {
     columns: "user_id, id, name, best_friend_id",
     select: "f.user_id, u.id, u.name, u.best_friend_id",
