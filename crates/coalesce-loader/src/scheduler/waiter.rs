@@ -112,7 +112,7 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
                 }
                 DriverStep::Yield => {
                     drop(state);
-                    cx.waker().wake_by_ref();
+                    self.pace.wake(cx);
                     return Poll::Pending;
                 }
             };
