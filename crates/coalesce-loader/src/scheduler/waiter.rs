@@ -232,8 +232,12 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         };
         // Lock rule: wake after unlocking.
         drop(state);
-        for waker in wake.into_iter().flatten() {
-            waker.wake();
+        // Almost always empty (only a load that fills its batch wakes anyone): a memo hit should
+        // not pay for an iterator over nothing.
+        if !wake.is_empty() {
+            for waker in wake.into_iter().flatten() {
+                waker.wake();
+            }
         }
         placed
     }
