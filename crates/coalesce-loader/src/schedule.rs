@@ -9,25 +9,66 @@ use std::task::Context;
 /// # The frame rule (the default, [`Schedule::Frame`])
 ///
 /// The first waiter polled for a new batch (its *driver*) yields back to the executor, and sends
-/// the batch once two trips through the executor in a row have added no key to it. Every load that
-/// the same task, or any task the executor runs before then, makes in the meantime is in the batch,
-/// including loads made by futures that yield once before they load. No timer is involved: the
-/// added latency is one or two trips through the executor's run queue, microseconds.
+/// the batch once enough trips through the executor in a row have added no key to it. No timer
+/// is involved. What a trip is, and so what is caught, depends on where the driver runs:
 ///
-/// This batches, with one batch per level:
+/// - **On a tokio runtime** (feature `tokio`; in its tasks, and in the future that a
+///   current-thread runtime's `block_on` runs): the driver yields the way
+///   `tokio::task::yield_now` does, so tokio polls it again only after it has run every task
+///   that is ready, including the tasks its run woke, and has woken the tasks that yielded. The
+///   batch is sent after nine such rounds in a row add no key. Caught: every load made by the
+///   tasks of the driver's worker before they wait on I/O or a timer, after any chain of awaits
+///   that wake each other (channels, `Notify`, memoized loads, joined futures), after up to
+///   eight `tokio::task::yield_now()`s, and after yields that tokio's cooperative budget forces.
+///   Each round costs one pass of tokio's scheduler (which polls its I/O driver, without waiting).
+///   On the multi-thread runtime, a task that another worker runs is caught if that worker gets
+///   to its load within those rounds, which its own load decides.
+/// - **Anywhere else** (`futures::executor::block_on`, other executors, tokio without the
+///   feature): the driver wakes itself at once and sends the batch after two trips through the
+///   executor add no key. Caught: every load the same task, or any task the executor runs
+///   before then, makes in the meantime, including loads made by futures that yield once before
+///   they load.
+///
+/// Either way this batches, with one batch per level:
 /// - a `join_all` (or `join!`, `FuturesUnordered`, `try_join_all`) of loads, at any size;
 /// - a GraphQL list field whose items each load a key, and nested fields loading at each level;
-/// - loads made by `load` calls before the first `.await` (`load` queues its key when called);
-/// - on tokio's current-thread and multi-thread runtimes, and under `futures::executor::block_on`.
+/// - loads made by `load` calls before the first `.await` (`load` queues its key when called).
 ///
-/// Its limits: loads made by tasks that are not polled in the driver's next turn (unrelated
-/// spawned tasks, a task waiting for I/O before it loads) may land in the next batch instead. Use
-/// `Schedule::Window` (feature `tokio`) to wait for stragglers, or call
-/// [`dispatch`](crate::DataLoader::dispatch) yourself.
+/// Its limits: loads made after waiting for I/O or a timer, by tasks the executor does not run
+/// within the driver's rounds, or after more yields than the rounds above, may land in the next
+/// batch instead. Use `Schedule::Window` (feature `tokio`) to wait for stragglers, or call
+/// [`dispatch`](crate::DataLoader::dispatch) yourself. On a tokio runtime, poll loads through
+/// tokio itself: another executor nested in a task (`futures::executor::block_on` called in an
+/// `async` block) blocks the very thread that would wake the driver; use
+/// [`Schedule::Yields`] there, which wakes at once.
+///
+/// ```
+/// use coalesce_loader::{DataLoader, from_fn};
+/// use std::convert::Infallible;
+///
+/// # #[cfg(feature = "tokio")]
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let loader = DataLoader::new(from_fn(|keys: Vec<u64>| async move {
+///     Ok::<_, Infallible>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
+/// }));
+/// // The second load comes after three of tokio's yields: still the same batch.
+/// let late = async {
+///     for _ in 0..3 {
+///         tokio::task::yield_now().await;
+///     }
+///     loader.load(2).await
+/// };
+/// let (a, b) = tokio::join!(loader.load(1), late);
+/// assert_eq!((a.unwrap(), b.unwrap()), (10, 20));
+/// assert_eq!(loader.stats().batches, 1);
+/// # });
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Schedule {
-    /// Send when the batch has stopped growing for two trips through the executor. The default.
+    /// Send when the batch has stopped growing for a run of trips through the executor: nine of
+    /// tokio's rounds on a tokio runtime (feature `tokio`), two immediate wakes anywhere else.
+    /// The default.
     #[default]
     Frame,
     /// Send after the driver has yielded to the executor this many times, grown or not.
@@ -71,6 +112,13 @@ pub(crate) enum Decision {
 /// batch, not per load.
 const QUIET_ROUNDS: u32 = 2;
 
+/// Frame rule on a tokio runtime: how many of tokio's deferred rounds in a row must add no key
+/// before a batch is sent. tokio wakes deferred tasks (`yield_now`, a spent cooperative budget)
+/// together, once its run queue is empty, so a load made after `n` such yields arrives within `n`
+/// rounds; every wake that is not deferred runs before the round ends. Nine covers eight yields.
+#[cfg(feature = "tokio")]
+const DEFERRED_QUIET_ROUNDS: u32 = 9;
+
 /// What the schedule remembers of a batch from when it opened: the end of its time window.
 pub(crate) struct Opened {
     #[cfg(feature = "tokio")]
@@ -89,6 +137,37 @@ pub(crate) struct Pace {
     /// The window's timer, registered at the first poll as driver.
     #[cfg(feature = "tokio")]
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// Frame rule: whether this waiter yields through tokio's deferred wakes, decided at its
+    /// first poll as driver (on a tokio runtime or not).
+    #[cfg(feature = "tokio")]
+    deferred: Option<bool>,
+}
+
+impl Pace {
+    /// Wakes the driver for its next round, after a `Decision::Yield`: through tokio's deferred
+    /// wakes where the frame rule counts tokio's rounds, at once otherwise.
+    pub(crate) fn wake(&self, cx: &mut Context<'_>) {
+        #[cfg(feature = "tokio")]
+        if self.deferred == Some(true) {
+            // Its first poll hands the waker to the runtime, which wakes it once it has run every
+            // task that is ready, and returns `Pending`: nothing to do with its answer.
+            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+            return;
+        }
+        cx.waker().wake_by_ref();
+    }
+
+    /// Frame rule: how many quiet rounds in a row send the batch.
+    fn quiet_rounds(&mut self) -> u32 {
+        #[cfg(feature = "tokio")]
+        if *self
+            .deferred
+            .get_or_insert_with(|| tokio::runtime::Handle::try_current().is_ok())
+        {
+            return DEFERRED_QUIET_ROUNDS;
+        }
+        QUIET_ROUNDS
+    }
 }
 
 impl Schedule {
@@ -116,13 +195,14 @@ impl Schedule {
             Schedule::Frame => {
                 // Yield until QUIET_ROUNDS trips through the executor in a row add no key: every
                 // load made in this frame, even by a future that yielded once first, is then in.
+                let quiet_rounds = pace.quiet_rounds();
                 if pace.seen != keys {
                     pace.seen = keys;
                     pace.yields = 0;
                     return Decision::Yield;
                 }
                 pace.yields += 1;
-                if pace.yields >= QUIET_ROUNDS {
+                if pace.yields >= quiet_rounds {
                     Decision::Send
                 } else {
                     Decision::Yield

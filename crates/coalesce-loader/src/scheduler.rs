@@ -110,6 +110,7 @@
 mod memo;
 mod pipeline;
 mod waiter;
+mod wakers;
 
 pub(crate) use waiter::{Admit, BorrowedWaiter, LoadState, OwnedWaiter};
 
@@ -124,6 +125,7 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use self::pipeline::{Aligned, BatchFuture, batch_future, count_batch};
+use self::wakers::Wakers;
 use crate::cache::{Hasher, Memo};
 use crate::error::{BatchFailure, panic_message};
 use crate::key::KeyFn;
@@ -205,7 +207,7 @@ struct Batch<L: Loader, C: CacheKey> {
     /// One entry per waiter (a `load`, a `load_many` with keys in this batch, or a blocking
     /// loader's loads of one round); `None` until the waiter is first polled and after it is
     /// dropped.
-    wakers: Vec<Option<Waker>>,
+    wakers: Wakers,
     /// First polled: no polled waiter sits before this index in `wakers`.
     first_polled: u32,
     /// Live count: waiters registered and not yet dropped.
@@ -259,17 +261,15 @@ enum DriverStep<L: Loader> {
 
 /// Wakes the wakers it holds when dropped, so that waiters are woken even when a step between
 /// collecting the wakers and waking them panics (a custom cache map, say). Lock rule: drop it
-/// after the guard. Holds `Option`s so that a batch's own waker list (with the dropped waiters'
+/// after the guard. Holds a [`Wakers`] so that a batch's own waker list (with the dropped waiters'
 /// `None`s) can be handed over as it is, without copying it.
-struct WakeOnDrop(Vec<Option<Waker>>);
+struct WakeOnDrop(Wakers);
 
 impl Drop for WakeOnDrop {
     fn drop(&mut self) {
         // Usually empty (a memo hit wakes nobody): skip the iterator's setup and teardown.
         if !self.0.is_empty() {
-            for waker in std::mem::take(&mut self.0).into_iter().flatten() {
-                waker.wake();
-            }
+            self.0.wake_all();
         }
     }
 }
@@ -327,8 +327,10 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         // Permits: this batch's is free.
         state.running -= 1;
         let mut wake = WakeOnDrop(batch.wakers);
-        wake.0
-            .push(state.next_queued_driver(self.config.max_concurrent_batches));
+        // Only when there is one: a batch's single waiter keeps its list inline.
+        if let Some(next) = state.next_queued_driver(self.config.max_concurrent_batches) {
+            wake.0.push(Some(next));
+        }
 
         // Published first: only moves up to the publication, so every waiter has its answer
         // before any user code (values' Clone, cache keys' Hash and Eq, the cache map) can panic.
@@ -555,7 +557,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         shared: &Shared<L, C>,
         key: L::Key,
         awaiting: &OnceCell<Option<u64>>,
-        wake: &mut Vec<Option<Waker>>,
+        wake: &mut Wakers,
     ) -> Admit<L> {
         self.stats.loads += 1;
         let cache_key = match self.cache.as_mut() {
@@ -804,7 +806,7 @@ impl<L: Loader, C: CacheKey> Batch<L, C> {
             cache_keys: Vec::new(),
             primed: Vec::new(),
             slots: 0,
-            wakers: Vec::new(),
+            wakers: Wakers::default(),
             first_polled: 0,
             live: 0,
             awaited_by_running: false,
@@ -846,11 +848,10 @@ impl<L: Loader, C: CacheKey> Batch<L, C> {
     /// The waker of the first polled waiter still waiting, advancing `first_polled` past the
     /// dropped and unpolled ones: amortized constant time when waiters are dropped in order.
     fn first_polled_waker(&mut self) -> Option<&Waker> {
-        let start = self.first_polled as usize;
-        match self.wakers[start..].iter().position(Option::is_some) {
-            Some(offset) => {
-                self.first_polled = (start + offset) as u32;
-                self.wakers[start + offset].as_ref()
+        match self.wakers.next_waker(self.first_polled as usize) {
+            Some(index) => {
+                self.first_polled = index as u32;
+                self.wakers[index].as_ref()
             }
             None => {
                 self.first_polled = self.wakers.len() as u32;

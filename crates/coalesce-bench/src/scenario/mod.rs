@@ -144,6 +144,14 @@ pub fn runtime() -> Runtime {
         .expect("a tokio runtime")
 }
 
+/// A current-thread runtime with I/O and timers, for the scenarios measured on one thread too.
+pub fn current_thread_runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Runs `work` as a task on one of `rt`'s workers, not on the calling thread, which
 /// `block_on` would use: wake-ups, yields and spawns then cost what they cost in a server.
 pub fn on_worker<F>(rt: &Runtime, work: F) -> F::Output

@@ -7,7 +7,7 @@
 
 use std::borrow::Borrow;
 
-use super::{Entry, Phase, Shared, State, WakeOnDrop};
+use super::{Entry, Phase, Shared, State, WakeOnDrop, Wakers};
 use crate::{CacheKey, Loader};
 
 impl<L: Loader, C: CacheKey> Shared<L, C> {
@@ -63,7 +63,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     /// (`prime_error`): memoized and answered like a per-key error the batch function returned.
     pub(crate) fn prime(&self, entries: impl IntoIterator<Item = (L::Key, Entry<L>)>, force: bool) {
         // Lock rule: declared first, so the driver it wakes is woken after the lock is released.
-        let mut wake = WakeOnDrop(Vec::new());
+        let mut wake = WakeOnDrop(Wakers::default());
         self.with_cache(|state| {
             for (key, value) in entries {
                 let cache_key = self.key_fn.cache_key(&key);

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::{Answers, DriverStep, Outcome, Shared, State, WakeOnDrop};
+use super::{Answers, DriverStep, Outcome, Shared, State, WakeOnDrop, Wakers};
 use crate::schedule::Pace;
 use crate::waits::Edge;
 use crate::{CacheKey, Loader, ValueOf};
@@ -112,7 +112,7 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
                 }
                 DriverStep::Yield => {
                     drop(state);
-                    cx.waker().wake_by_ref();
+                    self.pace.wake(cx);
                     return Poll::Pending;
                 }
             };
@@ -217,7 +217,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     pub(crate) fn admit_key(self: &Arc<Self>, key: L::Key) -> LoadState<'_, L, C> {
         let awaiting = OnceCell::new();
         let mut state = self.lock();
-        let mut wake = Vec::new();
+        let mut wake = Wakers::default();
         let placed = match state.admit_one(self, key, &awaiting, &mut wake) {
             Admit::Ready(outcome) => LoadState::Ready(outcome),
             Admit::Queued { batch, slot, edge } => {
@@ -232,8 +232,10 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         };
         // Lock rule: wake after unlocking.
         drop(state);
-        for waker in wake.into_iter().flatten() {
-            waker.wake();
+        // Almost always empty (only a load that fills its batch wakes anyone): a memo hit should
+        // not pay for an iterator over nothing.
+        if !wake.is_empty() {
+            wake.wake_all();
         }
         placed
     }
@@ -249,7 +251,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         let keys = keys.into_iter();
         let awaiting = OnceCell::new();
         // Lock rule: declared before the guard, so that even a panic below wakes unlocked.
-        let mut wake = WakeOnDrop(Vec::new());
+        let mut wake = WakeOnDrop(Wakers::default());
         let mut state = self.lock();
         if state.cache.is_some() {
             // New keys go into `pending`: grow it once, not step by step.
