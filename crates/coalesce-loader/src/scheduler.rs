@@ -340,7 +340,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
 
         // Published first: only moves up to the publication, so every waiter has its answer
         // before any user code (values' Clone, cache keys' Hash and Eq, the cache map) can panic.
-        batch.trace.complete(batch.primed.len());
+        let (primed, failure) = (batch.primed.len(), outcome.as_ref().err().map(|f| f.kind()));
         let results = match outcome {
             Ok(values) => {
                 state.stats.key_errors += values.iter().filter(|v| v.is_err()).count() as u64;
@@ -351,10 +351,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             Err(failure) => {
                 state.stats.failed_batches += 1;
                 #[cfg(feature = "tracing")]
-                {
-                    tracing::warn!(loader = %self.config.name, failure = failure.kind(), "batch failed");
-                    batch.trace.failed(failure.kind());
-                }
+                tracing::warn!(loader = %self.config.name, failure = failure.kind(), "batch failed");
                 let err = failure.into_load_error(&self.config.name);
                 if batch.primed.is_empty() {
                     Results::Failed(err)
@@ -366,6 +363,8 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             }
         };
         let results = batch.answers.results.get_or_init(|| results);
+        // Published first: the span's fields go to the subscriber, which is user code.
+        batch.trace.complete(primed, failure);
 
         // Memoize. Stale in-flight: a panic here leaves some `pending` entries pointing at this
         // batch; they are recognised by its id (see `State::pending_slot`), never served.
@@ -584,6 +583,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                 }
                 if let Some(p) = self.pending_slot(&cache_key) {
                     self.stats.deduplicated += 1;
+                    #[cfg(feature = "tracing")]
                     self.batches[p.batch].trace.deduplicated();
                     let edge = match *awaiting.get_or_init(waits::awaiting) {
                         None => None,

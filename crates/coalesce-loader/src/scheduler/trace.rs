@@ -137,8 +137,9 @@ mod on {
             fut.instrument(self.span.clone())
         }
 
-        /// The batch completed, `primed` of its keys answered by `prime`.
-        pub(in crate::scheduler) fn complete(&self, primed: usize) {
+        /// The batch completed, `primed` of its keys answered by `prime`; or failed as a whole,
+        /// `failure` saying how.
+        pub(in crate::scheduler) fn complete(&self, primed: usize, failure: Option<&'static str>) {
             if self.span.is_disabled() {
                 return;
             }
@@ -146,11 +147,7 @@ mod on {
             self.span.record("graphql.dataloader.cache.hit_count", hits);
             self.span
                 .record("coalesce.batch.deduplicated", self.deduplicated);
-        }
-
-        /// The batch failed as a whole; `kind` says how.
-        pub(in crate::scheduler) fn failed(&self, kind: &'static str) {
-            if !self.span.is_disabled() {
+            if let Some(kind) = failure {
                 self.span.record("error.type", kind);
                 self.span.record("otel.status_code", "error");
             }
@@ -173,14 +170,17 @@ mod off {
         #[inline(always)]
         pub(in crate::scheduler) fn joined(&mut self) {}
         #[inline(always)]
-        pub(in crate::scheduler) fn deduplicated(&mut self) {}
-        #[inline(always)]
         pub(in crate::scheduler) fn sent(&self, _why: Sent) {}
         #[inline(always)]
         pub(in crate::scheduler) fn start<F>(&self, _keys: usize, fut: F) -> F {
             fut
         }
         #[inline(always)]
-        pub(in crate::scheduler) fn complete(&self, _primed: usize) {}
+        pub(in crate::scheduler) fn complete(
+            &self,
+            _primed: usize,
+            _failure: Option<&'static str>,
+        ) {
+        }
     }
 }
