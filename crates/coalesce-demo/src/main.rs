@@ -12,6 +12,8 @@ use coalesce_demo::loaders::SharedCache;
 use coalesce_demo::model::Id;
 use coalesce_demo::{App, Database, Limits, Mode, server};
 
+mod telemetry;
+
 /// A GraphQL server that shows the N+1 problem and coalesce's cure on a real database. Every
 /// response reports its SQL statements in `extensions.sqlQueries`.
 #[derive(Parser)]
@@ -42,6 +44,8 @@ struct ServeArgs {
     app: AppArgs,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    otlp: telemetry::OtlpArgs,
 }
 
 /// The server's timeouts and connection limit (see [`Limits`]).
@@ -105,6 +109,8 @@ struct QueryArgs {
     user: Option<Id>,
     #[command(flatten)]
     app: AppArgs,
+    #[command(flatten)]
+    otlp: telemetry::OtlpArgs,
     /// The GraphQL document, such as '{ messages { id poster { name } } }'.
     query: String,
 }
@@ -182,6 +188,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let _telemetry = args.otlp.start()?;
     let app = args.app.open().await?;
     let listener = server::listen(args.addr)?;
     println!(
@@ -207,6 +214,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> 
 }
 
 async fn query(args: QueryArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let _telemetry = args.otlp.start()?;
     let app = args.app.open().await?;
     let response = app
         .execute(async_graphql::Request::new(args.query), args.user)

@@ -84,6 +84,85 @@
 //! request through the extension. The crate's `examples/server.rs` is a complete server on
 //! SQLite; its messages query costs 2 statements.
 //!
+//! # Traces: batch spans linked to the resolvers they served
+//!
+//! With the `tracing` feature, each batch runs in a span in the GraphQL OpenTelemetry
+//! conventions (`GraphQL DataLoader Batch {loader}`, with `graphql.dataloader.name`,
+//! `graphql.dataloader.batch.size` and the fields listed in coalesce-loader's docs, feature
+//! `tracing`), which *follows from* the span of every load that joined it. With async-graphql's
+//! `extensions::Tracing`, which gives each resolver a span, and `tracing-opentelemetry`, those
+//! are OpenTelemetry span links: a trace shows which resolvers one batch served.
+//!
+//! ```
+//! use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
+//! use coalesce_loader::{DataLoader, Loaders};
+//! use coalesce_loader_async_graphql::{LoaderContext, LoaderExtension};
+//! use opentelemetry::trace::TracerProvider;
+//! use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! type Users = coalesce_loader::FnLoader<u64, Vec<Result<User, String>>, String>;
+//!
+//! #[derive(Clone, SimpleObject)]
+//! struct User { name: String }
+//!
+//! #[derive(SimpleObject)]
+//! #[graphql(complex)]
+//! struct Message { id: u64 }
+//!
+//! #[async_graphql::ComplexObject]
+//! impl Message {
+//!     async fn poster(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+//!         Ok(ctx.loader::<Users>()?.load(self.id % 2).await?)
+//!     }
+//! }
+//!
+//! struct Query;
+//!
+//! #[Object]
+//! impl Query {
+//!     async fn messages(&self) -> Vec<Message> {
+//!         (0..4).map(|id| Message { id }).collect()
+//!     }
+//! }
+//!
+//! // Spans go through tracing-opentelemetry to the SDK, here to an in-memory exporter.
+//! let exporter = InMemorySpanExporter::default();
+//! let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+//! let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("example"));
+//! let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(otel));
+//!
+//! let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+//!     .extension(async_graphql::extensions::Tracing) // a span per resolver
+//!     .extension(LoaderExtension::new(|_| {
+//!         let users: Users = coalesce_loader::from_fn(|ids: Vec<u64>| async move {
+//!             Ok(ids.iter().map(|id| Ok(User { name: format!("user {id}") })).collect())
+//!         });
+//!         Loaders::new().with(DataLoader::builder(users).name("users").build())
+//!     }))
+//!     .finish();
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let response = schema.execute("{ messages { poster { name } } }").await;
+//! assert!(response.errors.is_empty(), "{:?}", response.errors);
+//! # });
+//!
+//! let spans = exporter.get_finished_spans().unwrap();
+//! let batch = spans.iter().find(|s| s.name == "GraphQL DataLoader Batch users").unwrap();
+//! // Four poster resolvers, two distinct keys: one batch of 2, linked to all four.
+//! let size = batch.attributes.iter().find(|kv| kv.key.as_str() == "graphql.dataloader.batch.size");
+//! assert_eq!(size.unwrap().value.to_string(), "2");
+//! let linked: Vec<String> = batch
+//!     .links
+//!     .iter()
+//!     .map(|link| {
+//!         let resolver = spans.iter().find(|s| s.span_context == link.span_context).unwrap();
+//!         let path = resolver.attributes.iter().find(|kv| kv.key.as_str() == "path").unwrap();
+//!         path.value.to_string()
+//!     })
+//!     .collect();
+//! assert_eq!(linked, ["messages.0.poster", "messages.1.poster", "messages.2.poster", "messages.3.poster"]);
+//! ```
+//!
 //! # Coming from async-graphql's `DataLoader`
 //!
 //! | async-graphql | coalesce-loader |

@@ -9,6 +9,9 @@ use crate::scheduler::{Config, Shared};
 use crate::tier::Tier;
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, Schedule, ValueOf};
 
+/// [`Builder::n_plus_one_after`]'s default.
+const DEFAULT_N_PLUS_ONE_AFTER: u32 = 10;
+
 /// A memo of the user's own for loader `L` with cache key `C`.
 type CustomMemo<L, C> = Box<dyn CacheMap<C, CacheEntry<ValueOf<L>, <L as Loader>::Error>>>;
 
@@ -42,6 +45,7 @@ pub struct Builder<L: Loader, C = <L as Loader>::Key> {
     max_batch_size: usize,
     max_concurrent_batches: usize,
     schedule: Schedule,
+    n_plus_one_after: Option<u32>,
 }
 
 impl<L: Loader> Builder<L>
@@ -102,6 +106,7 @@ impl<L: Loader, C: CacheKey> Builder<L, C> {
             max_batch_size: usize::MAX,
             max_concurrent_batches: usize::MAX,
             schedule: Schedule::Frame,
+            n_plus_one_after: Some(DEFAULT_N_PLUS_ONE_AFTER),
         }
     }
 
@@ -171,6 +176,39 @@ impl<L: Loader, C: CacheKey> Builder<L, C> {
         self
     }
 
+    /// After how many batches of one key in a row the loader suspects an N+1: a resolver that
+    /// awaits its loads one by one, so that each is a batch of its own. Each such run counts in
+    /// [`Stats::single_key_runs`](crate::Stats::single_key_runs), and with the `tracing` feature
+    /// the loader's first one logs a warning naming the loader. `None` turns it off; a loader
+    /// built with [`batch(false)`](Self::batch) or a `max_batch_size` of 1 never suspects one.
+    ///
+    /// 10 by default: a query nesting a field through one loader ten levels deep (`bestFriend {
+    /// bestFriend { ... } }`, one key per level) is rare, while a resolver looping over a list of
+    /// ten or more awaiting each load is the pattern to catch. A loader shared by many requests,
+    /// rather than built per request, sees unrelated single loads as a run: turn it off there.
+    ///
+    /// ```
+    /// use coalesce_loader::DataLoader;
+    ///
+    /// let users = DataLoader::builder(coalesce_loader::from_fn(|ids: Vec<u32>| async move {
+    ///     Ok::<_, std::convert::Infallible>(ids.iter().map(|&id| Ok(id)).collect::<Vec<_>>())
+    /// }))
+    /// .n_plus_one_after(Some(3))
+    /// .build();
+    /// # futures::executor::block_on(async {
+    /// for id in 0..3 {
+    ///     users.load(id).await.unwrap(); // one by one: three batches of one key
+    /// }
+    /// assert_eq!(users.stats().single_key_runs, 1);
+    /// let _ = users.load_many([10, 11]).await; // together: one batch of two
+    /// assert_eq!(users.stats().single_key_runs, 1);
+    /// # });
+    /// ```
+    pub fn n_plus_one_after(mut self, batches: Option<u32>) -> Self {
+        self.n_plus_one_after = batches;
+        self
+    }
+
     /// The memo to use instead of an unbounded `HashMap`; see [`crate::cache`].
     pub fn cache_map(
         mut self,
@@ -193,11 +231,14 @@ impl<L: Loader, C: CacheKey> Builder<L, C> {
 
     /// The loader.
     pub fn build(self) -> DataLoader<L, C> {
+        let max_batch_size = if self.batch { self.max_batch_size } else { 1 };
         let config = Config {
             name: self.name.unwrap_or_else(|| Arc::from(self.loader.name())),
-            max_batch_size: if self.batch { self.max_batch_size } else { 1 },
+            max_batch_size,
             max_concurrent_batches: self.max_concurrent_batches,
             schedule: self.schedule,
+            // One key per batch is what such a loader is for.
+            n_plus_one_after: self.n_plus_one_after.filter(|_| max_batch_size > 1),
         };
         let cache = self.cache.then(|| match self.cache_map {
             Some(map) => Memo::Custom(map),

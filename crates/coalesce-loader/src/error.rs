@@ -166,8 +166,7 @@ pub(crate) enum BatchFailure<E> {
 }
 
 impl<E> BatchFailure<E> {
-    /// A word for logs, which cannot assume `E: Display`.
-    #[cfg(feature = "tracing")]
+    /// A word for logs and spans, which cannot assume `E: Display`.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             BatchFailure::Error(_) => "error",

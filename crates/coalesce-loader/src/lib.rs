@@ -321,13 +321,108 @@
 //! # Features
 //!
 //! - `tokio`: `Schedule::Window`, a time window on tokio's timer.
-//! - `tracing`: a `coalesce.batch` span per batch, with the loader's name and batch size, and a
-//!   warning for each failed batch.
+//! - `tracing`: a span per batch in the GraphQL OpenTelemetry conventions, linked to the span of
+//!   every load that joined it (below); a warning for each failed batch and for a loader's first
+//!   run of single-key batches ([`Builder::n_plus_one_after`]).
 //! - `moka`: `cache::lru` and `cache::ttl` memos, and [`CacheMap`] for any `moka` cache.
 //! - `serde`: `Serialize` for [`Stats`].
 //!
 //! Without features the crate depends on `std`, `slab` (batch storage) and `foldhash` (the hasher
 //! of its maps) alone.
+//!
+//! ## Batch spans (`tracing`)
+//!
+//! Each batch runs in a `DEBUG` span named `coalesce.batch`, opened when the batch's first key is
+//! queued (under the span current then) and closed when its answers are published. The span
+//! *follows from* (`Span::follows_from`; with `tracing-opentelemetry`, an OpenTelemetry span link)
+//! the span of every load that joined the batch, de-duplicated ones included: the span current
+//! when `load` or `load_many` was *called*, since that is when the key joins, and a batch can be
+//! sent ([`dispatch`](DataLoader::dispatch), a full batch) before any of its loads is polled. In
+//! a GraphQL server with a span per resolver, a batch span's links are the resolvers it served.
+//! Loads made one after the other under one span give it one link.
+//!
+//! Its fields follow the GraphQL OpenTelemetry working group's DataLoader batch span
+//! (`graphql.dataloader.batch`), and Hot Chocolate's names where it names none; the two fields
+//! neither names are in `coalesce.`:
+//!
+//! | field | value |
+//! |---|---|
+//! | `otel.name` | `GraphQL DataLoader Batch {name}`: the span's name in OpenTelemetry |
+//! | `graphql.processing.type` | `dataloader_batch` |
+//! | `graphql.dataloader.name` | the loader's [name](Builder::name) |
+//! | `graphql.dataloader.batch.size` | the keys the batch sent (to the shared tier first, if there is one) |
+//! | `graphql.dataloader.cache.hit_count` | loads of this loader answered from its memo while the batch collected, and keys of the batch answered by [`prime`](DataLoader::prime) before it was sent |
+//! | `coalesce.batch.deduplicated` | loads that joined a key already in the batch |
+//! | `coalesce.batch.reason` | why it was sent: `frame` (the [frame rule](Schedule::Frame)), `tokio_rounds`, `yields`, `window`, `max_batch_size`, `dispatch`, or `primed` (every key primed) |
+//! | `error.type`, `otel.status_code` | `error`, `wrong length` or `panic`, and `error`, when the batch failed as a whole |
+//!
+//! The keys themselves (Hot Chocolate's opt-in `graphql.dataloader.batch.keys`) are not
+//! recorded. With no subscriber interested in the span, a batch costs one check of the span's
+//! cached interest, and a load nothing more. The `coalesce-loader-async-graphql` crate shows the
+//! links read back from OpenTelemetry's SDK.
+//!
+//! ```
+//! # #[cfg(feature = "tracing")] {
+//! use coalesce_loader::DataLoader;
+//! use tracing::Instrument;
+//!
+//! let users = DataLoader::builder(coalesce_loader::from_fn(|ids: Vec<u32>| async move {
+//!     Ok::<_, std::convert::Infallible>(ids.iter().map(|&id| Ok(id)).collect::<Vec<_>>())
+//! }))
+//! .name("users")
+//! .build();
+//! # let links = links::Recorder::default();
+//! # let _default = tracing::subscriber::set_default(links.clone());
+//! // Two resolvers, each in its own span, each loading a key: one batch, linked to both.
+//! futures::executor::block_on(async {
+//!     let first = async { users.load(1).await }.instrument(tracing::info_span!("poster", n = 1));
+//!     let second = async { users.load(2).await }.instrument(tracing::info_span!("poster", n = 2));
+//!     futures::join!(first, second)
+//! });
+//! // `links` is a subscriber that notes each `follows_from` as (span, follows) names.
+//! assert_eq!(
+//!     links.recorded(),
+//!     [("coalesce.batch", "poster"), ("coalesce.batch", "poster")]
+//! );
+//! # mod links {
+//! #     use std::sync::{Arc, Mutex};
+//! #     use tracing::span::{Attributes, Id, Record};
+//! #     #[derive(Clone, Default)]
+//! #     pub struct Recorder(Arc<Mutex<State>>);
+//! #     #[derive(Default)]
+//! #     pub struct State { spans: Vec<&'static tracing::Metadata<'static>>, entered: Vec<u64>, links: Vec<(u64, u64)> }
+//! #     impl Recorder {
+//! #         pub fn recorded(&self) -> Vec<(&'static str, &'static str)> {
+//! #             let s = self.0.lock().unwrap();
+//! #             let name = |id: u64| s.spans[id as usize - 1].name();
+//! #             s.links.iter().map(|&(a, b)| (name(a), name(b))).collect()
+//! #         }
+//! #     }
+//! #     impl tracing::Subscriber for Recorder {
+//! #         fn enabled(&self, _: &tracing::Metadata<'_>) -> bool { true }
+//! #         fn new_span(&self, span: &Attributes<'_>) -> Id {
+//! #             let mut s = self.0.lock().unwrap();
+//! #             s.spans.push(span.metadata());
+//! #             Id::from_u64(s.spans.len() as u64)
+//! #         }
+//! #         fn record(&self, _: &Id, _: &Record<'_>) {}
+//! #         fn record_follows_from(&self, span: &Id, follows: &Id) {
+//! #             self.0.lock().unwrap().links.push((span.into_u64(), follows.into_u64()));
+//! #         }
+//! #         fn event(&self, _: &tracing::Event<'_>) {}
+//! #         fn enter(&self, span: &Id) { self.0.lock().unwrap().entered.push(span.into_u64()); }
+//! #         fn exit(&self, _: &Id) { self.0.lock().unwrap().entered.pop(); }
+//! #         fn current_span(&self) -> tracing_core::span::Current {
+//! #             let s = self.0.lock().unwrap();
+//! #             match s.entered.last() {
+//! #                 Some(&id) => tracing_core::span::Current::new(Id::from_u64(id), s.spans[id as usize - 1]),
+//! #                 None => tracing_core::span::Current::none(),
+//! #             }
+//! #         }
+//! #     }
+//! # }
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 // On docs.rs, items behind a feature are marked with the feature they need.

@@ -8,69 +8,97 @@ use std::task::Context;
 ///
 /// # The frame rule (the default, [`Schedule::Frame`])
 ///
-/// The first waiter polled for a new batch (its *driver*) yields back to the executor, and sends
-/// the batch once enough trips through the executor in a row have added no key to it. No timer
-/// is involved. What a trip is, and so what is caught, depends on where the driver runs:
+/// The first waiter polled for a new batch (its *driver*) wakes itself and yields back to the
+/// executor, and sends the batch once two trips through the executor in a row have added no key
+/// to it. Every load that the same task, or any task the executor runs before then, makes in the
+/// meantime is in the batch, including loads made by futures that yield once before they load.
+/// No timer is involved: the added latency is two or three trips through the executor's run
+/// queue, microseconds. It works the same on every executor: tokio's runtimes,
+/// `futures::executor::block_on`, a synchronous server's request thread.
 ///
-/// - **On a tokio runtime** (feature `tokio`; in its tasks, and in the future that a
-///   current-thread runtime's `block_on` runs): the driver yields the way
-///   `tokio::task::yield_now` does, so tokio polls it again only after it has run every task
-///   that is ready, including the tasks its run woke, and has woken the tasks that yielded. The
-///   batch is sent after nine such rounds in a row add no key. Caught: every load made by the
-///   tasks of the driver's worker before they wait on I/O or a timer, after any chain of awaits
-///   that wake each other (channels, `Notify`, memoized loads, joined futures), after up to
-///   eight `tokio::task::yield_now()`s, and after yields that tokio's cooperative budget forces.
-///   Each round costs one pass of tokio's scheduler (which polls its I/O driver, without waiting).
-///   On the multi-thread runtime, a task that another worker runs is caught if that worker gets
-///   to its load within those rounds, which its own load decides.
-/// - **Anywhere else** (`futures::executor::block_on`, other executors, tokio without the
-///   feature): the driver wakes itself at once and sends the batch after two trips through the
-///   executor add no key. Caught: every load the same task, or any task the executor runs
-///   before then, makes in the meantime, including loads made by futures that yield once before
-///   they load.
-///
-/// Either way this batches, with one batch per level:
+/// This batches, with one batch per level:
 /// - a `join_all` (or `join!`, `FuturesUnordered`, `try_join_all`) of loads, at any size;
 /// - a GraphQL list field whose items each load a key, and nested fields loading at each level;
 /// - loads made by `load` calls before the first `.await` (`load` queues its key when called).
-///
-/// Its limits: loads made after waiting for I/O or a timer, by tasks the executor does not run
-/// within the driver's rounds, or after more yields than the rounds above, may land in the next
-/// batch instead. Use `Schedule::Window` (feature `tokio`) to wait for stragglers, or call
-/// [`dispatch`](crate::DataLoader::dispatch) yourself. On a tokio runtime, poll loads through
-/// tokio itself: another executor nested in a task (`futures::executor::block_on` called in an
-/// `async` block) blocks the very thread that would wake the driver; use
-/// [`Schedule::Yields`] there, which wakes at once.
 ///
 /// ```
 /// use coalesce_loader::{DataLoader, from_fn};
 /// use std::convert::Infallible;
 ///
-/// # #[cfg(feature = "tokio")]
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let loader = DataLoader::new(from_fn(|keys: Vec<u64>| async move {
 ///     Ok::<_, Infallible>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
 /// }));
-/// // The second load comes after three of tokio's yields: still the same batch.
-/// let late = async {
-///     for _ in 0..3 {
-///         tokio::task::yield_now().await;
-///     }
-///     loader.load(2).await
-/// };
-/// let (a, b) = tokio::join!(loader.load(1), late);
-/// assert_eq!((a.unwrap(), b.unwrap()), (10, 20));
+/// let loads = futures::future::join_all((1..=100).map(|k| loader.load(k)));
+/// let values = futures::executor::block_on(loads);
+/// assert_eq!(values[99].as_ref().ok(), Some(&1000));
 /// assert_eq!(loader.stats().batches, 1);
-/// # });
 /// ```
+///
+/// Its limits: loads made after waiting for I/O or a timer, by tasks the executor does not run
+/// within the driver's two trips, or after more than one deferred yield (tokio defers
+/// `tokio::task::yield_now()` and the yields its cooperative budget forces until its run queue
+/// is empty), may land in the next batch instead. Use [`Schedule::TokioRounds`] to catch those
+/// on tokio, `Schedule::Window` (feature `tokio`) to wait for stragglers, or call
+/// [`dispatch`](crate::DataLoader::dispatch) yourself.
+///
+/// # Catching every deferred yield on tokio ([`Schedule::TokioRounds`], feature `tokio`)
+///
+/// With `TokioRounds(n)` the driver yields the way `tokio::task::yield_now` does, so tokio polls
+/// it again only after it has run every task that is ready (including the tasks its run woke)
+/// and has woken the tasks that yielded; the batch is sent after `n` such rounds in a row add no
+/// key. Caught, with `n = 9`: every load made by the tasks of the driver's worker before they
+/// wait on I/O or a timer, after any chain of awaits that wake each other (channels, `Notify`,
+/// memoized loads, joined futures), after up to eight `yield_now()`s, and after yields that the
+/// cooperative budget forces. On the multi-thread runtime, a task that another worker runs is
+/// caught if that worker reaches its load within those rounds.
+///
+/// It is not the default, for two reasons:
+/// - each round is a pass of tokio's scheduler (its timer and I/O driver polled without
+///   waiting), per batch: nine rounds made three dependent loads about three times as costly as
+///   the frame rule's two trips;
+/// - the wake is handed to the worker thread's scheduler, so a load polled by another executor
+///   nested inside a tokio task (`futures::executor::block_on` in an `async` block) would never
+///   be woken: that thread is blocked in the nested executor. The frame rule wakes at once and
+///   has no such case.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Schedule {
-    /// Send when the batch has stopped growing for a run of trips through the executor: nine of
-    /// tokio's rounds on a tokio runtime (feature `tokio`), two immediate wakes anywhere else.
-    /// The default.
+    /// Send when two trips through the executor in a row have added no key to the batch. The
+    /// default, on every executor.
     #[default]
     Frame,
+    /// Send when this many of tokio's scheduler rounds in a row have added no key: on a tokio
+    /// runtime, the driver yields as `tokio::task::yield_now` does, so each round runs every
+    /// other ready task first. Catches loads made after up to `n - 1` `yield_now()`s, after
+    /// yields that tokio's cooperative budget forces, and after chains of wakes between tasks.
+    /// Costs one pass of tokio's scheduler per round per batch. Outside a tokio runtime it is
+    /// [`Schedule::Frame`]. Needs the `tokio` feature; see the type's docs for why it is not the
+    /// default, and where not to use it.
+    ///
+    /// ```
+    /// use coalesce_loader::{DataLoader, Schedule, from_fn};
+    /// use std::convert::Infallible;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let loader = DataLoader::builder(from_fn(|keys: Vec<u64>| async move {
+    ///     Ok::<_, Infallible>(keys.iter().map(|&k| Ok(k * 10)).collect::<Vec<_>>())
+    /// }))
+    /// .schedule(Schedule::TokioRounds(9))
+    /// .build();
+    /// // The second load comes after eight of tokio's yields: still the same batch.
+    /// let late = async {
+    ///     for _ in 0..8 {
+    ///         tokio::task::yield_now().await;
+    ///     }
+    ///     loader.load(2).await
+    /// };
+    /// let (a, b) = tokio::join!(loader.load(1), late);
+    /// assert_eq!((a.unwrap(), b.unwrap()), (10, 20));
+    /// assert_eq!(loader.stats().batches, 1);
+    /// # });
+    /// ```
+    #[cfg(feature = "tokio")]
+    TokioRounds(u32),
     /// Send after the driver has yielded to the executor this many times, grown or not.
     Yields(u32),
     /// Send this long after the batch's first key. Needs the `tokio` feature and a tokio
@@ -87,6 +115,8 @@ impl fmt::Debug for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Schedule::Frame => f.write_str("Frame"),
+            #[cfg(feature = "tokio")]
+            Schedule::TokioRounds(n) => write!(f, "TokioRounds({n})"),
             Schedule::Yields(n) => write!(f, "Yields({n})"),
             #[cfg(feature = "tokio")]
             Schedule::Window(d) => write!(f, "Window({d:?})"),
@@ -112,13 +142,6 @@ pub(crate) enum Decision {
 /// batch, not per load.
 const QUIET_ROUNDS: u32 = 2;
 
-/// Frame rule on a tokio runtime: how many of tokio's deferred rounds in a row must add no key
-/// before a batch is sent. tokio wakes deferred tasks (`yield_now`, a spent cooperative budget)
-/// together, once its run queue is empty, so a load made after `n` such yields arrives within `n`
-/// rounds; every wake that is not deferred runs before the round ends. Nine covers eight yields.
-#[cfg(feature = "tokio")]
-const DEFERRED_QUIET_ROUNDS: u32 = 9;
-
 /// What the schedule remembers of a batch from when it opened: the end of its time window.
 pub(crate) struct Opened {
     #[cfg(feature = "tokio")]
@@ -137,7 +160,7 @@ pub(crate) struct Pace {
     /// The window's timer, registered at the first poll as driver.
     #[cfg(feature = "tokio")]
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    /// Frame rule: whether this waiter yields through tokio's deferred wakes, decided at its
+    /// `TokioRounds`: whether this waiter yields through tokio's deferred wakes, decided at its
     /// first poll as driver (on a tokio runtime or not).
     #[cfg(feature = "tokio")]
     deferred: Option<bool>,
@@ -145,7 +168,7 @@ pub(crate) struct Pace {
 
 impl Pace {
     /// Wakes the driver for its next round, after a `Decision::Yield`: through tokio's deferred
-    /// wakes where the frame rule counts tokio's rounds, at once otherwise.
+    /// wakes where `TokioRounds` counts tokio's rounds, at once otherwise.
     pub(crate) fn wake(&self, cx: &mut Context<'_>) {
         #[cfg(feature = "tokio")]
         if self.deferred == Some(true) {
@@ -157,16 +180,16 @@ impl Pace {
         cx.waker().wake_by_ref();
     }
 
-    /// Frame rule: how many quiet rounds in a row send the batch.
-    fn quiet_rounds(&mut self) -> u32 {
-        #[cfg(feature = "tokio")]
-        if *self
-            .deferred
-            .get_or_insert_with(|| tokio::runtime::Handle::try_current().is_ok())
-        {
-            return DEFERRED_QUIET_ROUNDS;
+    /// Counts one poll as driver of a batch of `keys` keys: whether `quiet_rounds` rounds in
+    /// a row have now added no key.
+    fn quiet_for(&mut self, keys: u32, quiet_rounds: u32) -> bool {
+        if self.seen != keys {
+            self.seen = keys;
+            self.yields = 0;
+            return false;
         }
-        QUIET_ROUNDS
+        self.yields += 1;
+        self.yields >= quiet_rounds
     }
 }
 
@@ -195,14 +218,22 @@ impl Schedule {
             Schedule::Frame => {
                 // Yield until QUIET_ROUNDS trips through the executor in a row add no key: every
                 // load made in this frame, even by a future that yielded once first, is then in.
-                let quiet_rounds = pace.quiet_rounds();
-                if pace.seen != keys {
-                    pace.seen = keys;
-                    pace.yields = 0;
-                    return Decision::Yield;
+                if pace.quiet_for(keys, QUIET_ROUNDS) {
+                    Decision::Send
+                } else {
+                    Decision::Yield
                 }
-                pace.yields += 1;
-                if pace.yields >= quiet_rounds {
+            }
+            #[cfg(feature = "tokio")]
+            Schedule::TokioRounds(rounds) => {
+                // tokio wakes deferred tasks (`yield_now`, a spent budget) together once its run
+                // queue is empty, so a load made after `n` such yields arrives within `n` rounds,
+                // and every wake that is not deferred runs before the round ends.
+                let on_tokio = *pace
+                    .deferred
+                    .get_or_insert_with(|| tokio::runtime::Handle::try_current().is_ok());
+                let rounds = if on_tokio { rounds } else { QUIET_ROUNDS };
+                if pace.quiet_for(keys, rounds) {
                     Decision::Send
                 } else {
                     Decision::Yield

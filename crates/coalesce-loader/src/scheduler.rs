@@ -109,6 +109,7 @@
 
 mod memo;
 mod pipeline;
+mod trace;
 mod waiter;
 mod wakers;
 
@@ -124,7 +125,8 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
-use self::pipeline::{Aligned, BatchFuture, batch_future, count_batch};
+use self::pipeline::{Aligned, BatchFuture, batch_future};
+use self::trace::{BatchTrace, Sent};
 use self::wakers::Wakers;
 use crate::cache::{Hasher, Memo};
 use crate::error::{BatchFailure, panic_message};
@@ -146,6 +148,8 @@ pub(crate) struct Config {
     pub(crate) max_batch_size: usize,
     pub(crate) max_concurrent_batches: usize,
     pub(crate) schedule: Schedule,
+    /// After how many batches of one key in a row to suspect an N+1 (`None`: never).
+    pub(crate) n_plus_one_after: Option<u32>,
 }
 
 /// Everything a [`DataLoader`](crate::DataLoader) handle points to.
@@ -174,6 +178,8 @@ struct State<L: Loader, C: CacheKey> {
     /// when reached: removing entries from the middle would cost a scan per batch.
     queued: VecDeque<(usize, u64)>,
     stats: Stats,
+    /// How many of the last batches sent had one key each, in a row (the N+1 warning).
+    single_key_run: u32,
 }
 
 /// Where a key queued or in flight will be answered: its batch (by slab index, and by id to
@@ -221,6 +227,7 @@ struct Batch<L: Loader, C: CacheKey> {
     driver: Option<u32>,
     phase: Phase<L>,
     opened: Opened,
+    trace: BatchTrace,
 }
 
 /// A batch's published answers, shared by its waiters through an `Arc`.
@@ -295,6 +302,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
                 running: 0,
                 queued: VecDeque::new(),
                 stats: Stats::default(),
+                single_key_run: 0,
             }),
         }
     }
@@ -334,6 +342,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
 
         // Published first: only moves up to the publication, so every waiter has its answer
         // before any user code (values' Clone, cache keys' Hash and Eq, the cache map) can panic.
+        let (primed, failure) = (batch.primed.len(), outcome.as_ref().err().map(|f| f.kind()));
         let results = match outcome {
             Ok(values) => {
                 state.stats.key_errors += values.iter().filter(|v| v.is_err()).count() as u64;
@@ -356,6 +365,8 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             }
         };
         let results = batch.answers.results.get_or_init(|| results);
+        // Published first: the span's fields go to the subscriber, which is user code.
+        batch.trace.complete(primed, failure);
 
         // Memoize. Stale in-flight: a panic here leaves some `pending` entries pointing at this
         // batch; they are recognised by its id (see `State::pending_slot`), never served.
@@ -438,7 +449,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     pub(crate) fn dispatch(self: &Arc<Self>) {
         let mut state = self.lock();
         // Its driver is woken once the batch has started, below.
-        state.seal_open();
+        state.seal_open(Sent::Dispatch);
         let mut sealed: Vec<(usize, u64)> = state
             .batches
             .iter()
@@ -566,10 +577,16 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                 let cache_key = shared.key_fn.cache_key(&key);
                 if let Some(entry) = cache.get(&cache_key) {
                     self.stats.cache_hits += 1;
+                    #[cfg(feature = "tracing")]
+                    if let Some(open) = self.open {
+                        self.batches[open].trace.memo_hit();
+                    }
                     return Admit::Ready(entry.map_err(LoadError::Key));
                 }
                 if let Some(p) = self.pending_slot(&cache_key) {
                     self.stats.deduplicated += 1;
+                    #[cfg(feature = "tracing")]
+                    self.batches[p.batch].trace.deduplicated();
                     let edge = match *awaiting.get_or_init(waits::awaiting) {
                         None => None,
                         Some(from) => match waits::wait_for(from, p.id, &shared.config.name) {
@@ -617,7 +634,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                 .expect("a collecting batch waits for nothing")
         });
         if batch.slots as usize >= shared.config.max_batch_size {
-            wake.push(self.seal_open());
+            wake.push(self.seal_open(Sent::Full));
         }
         Admit::Queued {
             batch: index,
@@ -627,19 +644,20 @@ impl<L: Loader, C: CacheKey> State<L, C> {
     }
 
     /// Seals the open batch, returning a waker for its driver (or any waiter) so that it starts.
-    fn seal_open(&mut self) -> Option<Waker> {
+    fn seal_open(&mut self, why: Sent) -> Option<Waker> {
         let index = self.open?;
-        self.seal(index)
+        self.seal(index, why)
     }
 
-    /// Collecting → Sealed (a batch already sealed or running stays as it is).
-    fn seal(&mut self, index: usize) -> Option<Waker> {
+    /// Collecting → Sealed, for reason `why` (a batch already sealed or running stays as it is).
+    fn seal(&mut self, index: usize, why: Sent) -> Option<Waker> {
         if self.open == Some(index) {
             self.open = None;
         }
         let batch = &mut self.batches[index];
         if matches!(batch.phase, Phase::Collecting) {
             batch.phase = Phase::Sealed;
+            batch.trace.sent(why);
         }
         batch.driver_waker()
     }
@@ -685,7 +703,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                 .decide(&batch.opened, pace, batch.slots, cx);
             match decision {
                 Decision::Send => {
-                    self.seal(index);
+                    self.seal(index, Sent::Schedule(shared.config.schedule));
                 }
                 Decision::Yield => return DriverStep::Yield,
                 Decision::Wait => return DriverStep::Wait,
@@ -727,10 +745,11 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         if shared.tier.is_none() {
             // Every key goes to the batch function: count it under this lock. With a tier,
             // only the misses do, which the pipeline counts.
-            count_batch(&mut self.stats, keys.len());
+            self.count_batch(&shared.config, keys.len());
         }
+        let batch = &mut self.batches[index];
         batch.phase = Phase::Running(None);
-        Some(batch_future(shared, keys))
+        Some(batch_future(shared, keys, &batch.trace))
     }
 
     /// Removes a batch nobody waits for any more. Returns it, to be dropped unlocked (lock
@@ -814,6 +833,7 @@ impl<L: Loader, C: CacheKey> Batch<L, C> {
             driver: None,
             phase: Phase::Collecting,
             opened: config.schedule.open(),
+            trace: BatchTrace::open(&config.name),
         }
     }
 

@@ -58,6 +58,10 @@ pub struct Stats {
     pub tier_hits: u64,
     /// Failed operations of the shared tier: each one counted as misses, never as a failed load.
     pub tier_errors: u64,
+    /// Runs of [`n_plus_one_after`](crate::Builder::n_plus_one_after) (10 by default) or more
+    /// batches of one key in a row: the sign of an N+1, a resolver awaiting its loads one by
+    /// one. A run counts once, however long; a batch of several keys ends it.
+    pub single_key_runs: u64,
 }
 
 impl Stats {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use coalesce_loader::{DataLoader, Schedule};
-use common::{Calls, Echo, echo, poll_once, yield_now};
+use common::{Calls, Echo, echo, load_one_by_one, poll_once, yield_now};
 use futures::future::join_all;
 
 #[test]
@@ -562,4 +562,42 @@ fn a_batch_function_loading_its_own_loader_under_a_permit_limit_does_not_wait_fo
     assert!(me.set(loader.clone()).is_ok());
     assert_eq!(futures::executor::block_on(loader.load(3)).unwrap(), 3);
     assert_eq!(loader.stats().batches, 4);
+}
+
+#[test]
+fn loads_awaited_one_by_one_count_one_single_key_run() {
+    let (loader, calls) = echo();
+    load_one_by_one(&loader, 0..25);
+    assert_eq!(calls.count(), 25);
+    // 25 batches of one key in a row: one run, however long, at the default of 10.
+    assert_eq!(loader.stats().single_key_runs, 1);
+}
+
+#[test]
+fn a_batch_of_several_keys_ends_a_run_of_single_key_batches() {
+    let (loader, _) = echo();
+    for round in 0..3 {
+        load_one_by_one(&loader, round * 100..round * 100 + 9);
+        futures::executor::block_on(loader.load_many([round * 100 + 50, round * 100 + 51]));
+    }
+    // Three runs of nine: none reaches ten.
+    assert_eq!(loader.stats().single_key_runs, 0);
+}
+
+#[test]
+fn loaders_that_send_one_key_per_batch_by_design_never_count_a_run() {
+    for builder in [
+        DataLoader::builder(Echo {
+            calls: Calls::default(),
+        })
+        .batch(false),
+        DataLoader::builder(Echo {
+            calls: Calls::default(),
+        })
+        .n_plus_one_after(None),
+    ] {
+        let loader = builder.build();
+        load_one_by_one(&loader, 0..25);
+        assert_eq!(loader.stats().single_key_runs, 0);
+    }
 }

@@ -1,5 +1,6 @@
-//! The frame rule inside tokio tasks: loads made after tokio's deferred yields (`yield_now`, a
-//! spent cooperative budget) or after chains of awaits that wait on nothing join the batch: in
+//! `Schedule::TokioRounds` inside tokio tasks: loads made after tokio's deferred yields
+//! (`yield_now`, a spent cooperative budget) or after chains of awaits that wait on nothing join
+//! the batch: in
 //! one task on both runtimes, and across the tasks of a current-thread runtime. (Across the
 //! tasks of a multi-thread runtime, another worker may run the late task at any pace: that is
 //! the rule's documented limit, not something a test can pin.) Each case runs for many rounds,
@@ -12,14 +13,25 @@ mod common;
 use std::future::Future;
 use std::sync::Arc;
 
-use coalesce_loader::DataLoader;
-use common::{Echo, echo};
+use coalesce_loader::{DataLoader, Schedule};
+use common::{Calls, Echo};
 use tokio::runtime::Runtime;
 
 const ROUNDS: usize = 20;
 
-/// The most `tokio::task::yield_now()`s a load may follow and still join the frame's batch.
+/// The most `tokio::task::yield_now()`s a load may follow and still join the batch.
 const YIELDS: usize = 8;
+
+/// An `Echo` loader that sends once `YIELDS + 1` of tokio's rounds add no key.
+fn echo() -> (DataLoader<Echo>, Calls) {
+    let calls = Calls::default();
+    let loader = DataLoader::builder(Echo {
+        calls: calls.clone(),
+    })
+    .schedule(Schedule::TokioRounds(YIELDS as u32 + 1))
+    .build();
+    (loader, calls)
+}
 
 fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -5,7 +5,7 @@
 //!
 //! With the `postgres` feature, `PgSchema` is a schema of a test's own on the machine's
 //! PostgreSQL, for tests that only need a database to read and write. With the `spans` feature,
-//! `SpanRecorder` records how a test's `tracing` spans nest.
+//! `SpanRecorder` records how a test's `tracing` spans nest, their fields and links, and its events.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -7,6 +7,7 @@
 
 use std::borrow::Borrow;
 
+use super::trace::Sent;
 use super::{Entry, Phase, Shared, State, WakeOnDrop, Wakers};
 use crate::{CacheKey, Loader};
 
@@ -73,7 +74,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
                         batch.primed.push((p.slot, value.clone()));
                         if batch.primed.len() == batch.slots as usize {
                             // Nothing is left to fetch: make sure the driver notices.
-                            wake.0.push(state.seal(p.batch));
+                            wake.0.push(state.seal(p.batch, Sent::Primed));
                         }
                     } else if !force {
                         continue;

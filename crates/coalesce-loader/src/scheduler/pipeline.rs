@@ -13,10 +13,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{Shared, Tier};
+use super::trace::BatchTrace;
+use super::{Config, Shared, State, Tier};
 use crate::error::BatchFailure;
 use crate::tier::Op;
-use crate::{BatchOutput, CacheKey, Loader, Stats, ValueOf};
+use crate::{BatchOutput, CacheKey, Loader, ValueOf};
 
 /// The batch function's answer lined up with the keys sent: one result per key, in key order.
 pub(super) type Aligned<L> = Vec<Result<ValueOf<L>, <L as Loader>::Error>>;
@@ -26,14 +27,13 @@ pub(super) type BatchFuture<L> =
     Pin<Box<dyn Future<Output = Result<Aligned<L>, BatchFailure<<L as Loader>::Error>>> + Send>>;
 
 /// The batch future for `keys`: calls the batch function, through the tier if there is one,
-/// after sending the deletions the tier owes.
+/// after sending the deletions the tier owes; in the batch's span (`trace`).
 pub(super) fn batch_future<L: Loader, C: CacheKey>(
     shared: &Arc<Shared<L, C>>,
     keys: Vec<L::Key>,
+    trace: &BatchTrace,
 ) -> BatchFuture<L> {
-    #[cfg(feature = "tracing")]
-    let span =
-        tracing::debug_span!("coalesce.batch", loader = %shared.config.name, keys = keys.len());
+    let size = keys.len();
     let shared = Arc::clone(shared);
     let fut = async move {
         match &shared.tier {
@@ -46,17 +46,39 @@ pub(super) fn batch_future<L: Loader, C: CacheKey>(
             }
         }
     };
-    #[cfg(feature = "tracing")]
-    let fut = tracing::Instrument::instrument(fut, span);
-    Box::pin(fut)
+    Box::pin(trace.start(size, fut))
 }
 
-/// Counts a call of the batch function with `keys` keys; none when there is nothing to send.
-pub(super) fn count_batch(stats: &mut Stats, keys: usize) {
-    if keys > 0 {
+impl<L: Loader, C: CacheKey> State<L, C> {
+    /// Counts a call of the batch function with `keys` keys; none when there is nothing to send.
+    /// A run of `config.n_plus_one_after` batches of one key in a row is counted in
+    /// `Stats::single_key_runs`, and the loader's first such run logs a warning.
+    pub(super) fn count_batch(&mut self, config: &Config, keys: usize) {
+        if keys == 0 {
+            return;
+        }
+        let stats = &mut self.stats;
         stats.batches += 1;
         stats.keys += keys as u64;
         stats.largest_batch = stats.largest_batch.max(keys as u64);
+        if keys > 1 {
+            self.single_key_run = 0;
+            return;
+        }
+        self.single_key_run = self.single_key_run.saturating_add(1);
+        if Some(self.single_key_run) == config.n_plus_one_after {
+            stats.single_key_runs += 1;
+            #[cfg(feature = "tracing")]
+            if stats.single_key_runs == 1 {
+                tracing::warn!(
+                    loader = %config.name,
+                    batches = self.single_key_run,
+                    "possible N+1: {} batches of one key in a row; a resolver seems to await its \
+                     loads one by one: start them together (join_all, load_many) to share a batch",
+                    self.single_key_run,
+                );
+            }
+        }
     }
 }
 
@@ -138,9 +160,9 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             hits.push(hit);
         }
         {
-            let stats = &mut self.lock().stats;
-            stats.tier_hits += (hits.len() - miss_keys.len()) as u64;
-            count_batch(stats, miss_keys.len());
+            let state = &mut *self.lock();
+            state.stats.tier_hits += (hits.len() - miss_keys.len()) as u64;
+            state.count_batch(&self.config, miss_keys.len());
         }
 
         let fetched = self.fetch(&miss_keys).await?;

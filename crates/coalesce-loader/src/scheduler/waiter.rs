@@ -193,6 +193,7 @@ impl<'a, L: Loader, C: CacheKey> Registrar<'a, '_, L, C> {
         batch: usize,
     ) -> Waiter<L, C, S> {
         let b = &mut self.state.batches[batch];
+        b.trace.joined();
         b.wakers.push(None);
         // Live count: withdrawn by the waiter's `Drop`.
         b.live += 1;

@@ -66,6 +66,15 @@ pub fn echo_value(key: u64) -> Result<u64, TestError> {
     }
 }
 
+/// Awaits a load of each of `keys` before the next starts: what a resolver with an N+1 does.
+pub fn load_one_by_one(loader: &DataLoader<Echo>, keys: std::ops::Range<u64>) {
+    futures::executor::block_on(async {
+        for key in keys {
+            assert_eq!(loader.load(key).await.unwrap(), key * 10);
+        }
+    });
+}
+
 /// A default `Echo` loader and the record of its calls.
 pub fn echo() -> (DataLoader<Echo>, Calls) {
     let calls = Calls::default();
