@@ -6,22 +6,24 @@ on tmpfs, measured by wrk at concurrency 1, 8 and 64, every response checked.
 
     python3 crates/coalesce-bench/servers/run-matrix.py [--duration 10] [--runs 2]
         [--servers demo,naive,node,node2,strawberry,strawberry2] [--queries messages,bands]
-        [--concurrency 1,8,64] [--db /dev/shm/coalesce-matrix.db]
+        [--concurrency 1,8,64] [--db /dev/shm/coalesce-matrix.db] [--demo BINARY]
 
 On first use it installs what it needs: wrk (apt-get, when it runs as root), the Node server's
 pinned packages (node/package.json, into node/node_modules) and the Python server's
 (python/requirements.txt, into python/packages); and it builds the demo (`cargo build --release -p
-coalesce-demo`, into $CARGO_TARGET_DIR or the workspace's target/).
+coalesce-demo`, into $CARGO_TARGET_DIR or the workspace's target/), unless --demo names a binary.
 
-Every cell: the server is started, its answer to the query is compared, as data, with the demo's
-(a GraphQL error is a failure), then wrk runs `--warmup` seconds unmeasured and `--duration`
+Each server is started once per run and serves all its cells. In each cell its answer to the query
+is compared, as data, with the demo's in-process answer (a GraphQL error is a failure), then wrk runs `--warmup` seconds unmeasured and `--duration`
 seconds measured with one thread, and its Lua script (check.lua) compares every response body, byte
 for byte, with the first checked one. A run with --runs 2 runs the cells forward, then in reverse
 order; the table shows the range. Failures are counted and printed, and a cell with any shows them.
-Prints a markdown table of requests/s, the cores each server used, and the load average.
+Prints markdown tables of requests/s, of the cores each server used (CPU seconds per second of
+all its processes), and of requests per CPU second, and the load average.
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shutil
@@ -61,15 +63,16 @@ def say(*parts):
     print(*parts, file=sys.stderr, flush=True)
 
 
-def demo_binary():
+def built_demo():
     target = Path(os.environ.get("CARGO_TARGET_DIR", WORKSPACE / "target"))
     return target / "release" / "coalesce-demo"
 
 
-def command(server, port, db):
-    """The command line, working directory and environment that start `server`."""
+def command(server, port, db, demo):
+    """The command line, working directory and environment that start `server` (the demo from
+    the binary `demo`)."""
     if server in ("demo", "naive"):
-        line = [str(demo_binary()), "--addr", f"127.0.0.1:{port}", "--database", f"sqlite://{db}"]
+        line = [str(demo), "--addr", f"127.0.0.1:{port}", "--database", f"sqlite://{db}"]
         return line + (["--naive"] if server == "naive" else []), WORKSPACE, {}
     if server.startswith("node"):
         workers = "2" if server == "node2" else "1"
@@ -87,20 +90,21 @@ def run(line, **kwargs):
     subprocess.run(line, check=True, **kwargs)
 
 
-def ensure_installed(servers):
+def ensure_installed(servers, build_demo):
     """Installs what the chosen servers and the load generator need, once."""
     if shutil.which("wrk") is None:
         if os.geteuid() != 0:
             sys.exit("run-matrix: wrk is missing: install it (Debian: apt-get install wrk)")
         run(["apt-get", "install", "-y", "wrk"], stdout=sys.stderr)
-    if {"demo", "naive"} & set(servers):
+    if build_demo and {"demo", "naive"} & set(servers):
         run(["cargo", "build", "--release", "-p", "coalesce-demo"], cwd=WORKSPACE)
     if {"node", "node2"} & set(servers):
         pinned = json.loads((NODE / "package.json").read_text())["dependencies"]
         if any(installed_npm(name) != version for name, version in pinned.items()):
             run(["npm", "install", "--prefix", str(NODE), "--no-package-lock", "--no-audit",
                  "--no-fund"], stdout=sys.stderr)
-    if {"strawberry", "strawberry2"} & set(servers):
+    stale = [name for name, version in pip_pins() if installed_pip(name) != version]
+    if stale and {"strawberry", "strawberry2"} & set(servers):
         run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
              "--no-warn-script-location", "--target", str(PYTHON_PACKAGES), "-r",
              str(PYTHON / "requirements.txt")], stdout=sys.stderr)
@@ -113,14 +117,24 @@ def installed_npm(name):
         return None
 
 
+def pip_pins():
+    """The (distribution, version) pairs of python/requirements.txt."""
+    lines = (line.split("#")[0].strip() for line in (PYTHON / "requirements.txt").read_text().splitlines())
+    return [tuple(line.split("==")) for line in lines if line]
+
+
+def installed_pip(name):
+    found = importlib.metadata.distributions(name=name, path=[str(PYTHON_PACKAGES)])
+    return next((dist.version for dist in found), None)
+
+
 def versions():
     """What ran: the runtimes and every pinned package, as installed."""
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[:2]
     pinned = json.loads((NODE / "package.json").read_text())["dependencies"]
     npm = ", ".join(f"{name} {installed_npm(name)}" for name in sorted(pinned))
-    pip = [line.split("#")[0].strip() for line in (PYTHON / "requirements.txt").read_text().splitlines()]
-    pip = ", ".join(line.replace("==", " ") for line in pip if line)
+    pip = ", ".join(f"{name} {installed_pip(name)}" for name, _ in pip_pins())
     python = sys.version.split()[0]
     return f"Node {node} ({npm}); CPython {python} ({pip}); {' '.join(wrk)}"
 
@@ -142,10 +156,10 @@ def post(port, query):
 class Server:
     """One server process (and its workers) on `port`, stopped on exit."""
 
-    def __init__(self, name, port, db):
+    def __init__(self, name, port, db, demo):
         self.name = name
         self.port = port
-        line, cwd, env = command(name, port, db)
+        line, cwd, env = command(name, port, db, demo)
         self.process = subprocess.Popen(
             line, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
             start_new_session=True,
@@ -226,13 +240,13 @@ def loadavg():
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def seed(db):
+def seed(db, demo):
     """Has the demo create and seed the SQLite file (in WAL mode), then checks each query on it
     in-process: the reference data every server must answer."""
     reference = {}
     for query, text in QUERIES.items():
         out = subprocess.run(
-            [str(demo_binary()), "query", "--database", f"sqlite://{db}", text],
+            [str(demo), "query", "--database", f"sqlite://{db}", text],
             capture_output=True, check=True,
         ).stdout
         answer = json.loads(out)
@@ -249,7 +263,7 @@ def matrix(args, reference, order, scratch):
         cells = [(q, c) for q in args.queries for c in args.concurrency]
         if order != args.servers:
             cells.reverse()
-        server = Server(name, args.port + index, args.db)
+        server = Server(name, args.port + index, args.db, args.demo)
         try:
             for query, concurrency in cells:
                 files = (scratch / f"{query}.request.json", scratch / f"{name}.{query}.expected")
@@ -281,10 +295,11 @@ def table(args, runs):
     rows = ["| query | concurrency | " + " | ".join(HEADERS[s] for s in args.servers) + " |",
             "|---|---|" + "---|" * len(args.servers)]
     cores = list(rows)
+    efficiency = list(rows)
     failures = []
     for query in args.queries:
         for concurrency in args.concurrency:
-            cells, used = [], []
+            cells, used, per_cpu = [], [], []
             for server in args.servers:
                 got = [run[server, query, concurrency] for run in runs]
                 failed = sum(result[2] for result in got)
@@ -294,9 +309,11 @@ def table(args, runs):
                     failures.append((server, query, concurrency, got))
                 cells.append(cell)
                 used.append(spread([result[4] for result in got], 2))
+                per_cpu.append(spread([result[0] / max(result[4], 0.01) for result in got]))
             rows.append(f"| {query} | {concurrency} | " + " | ".join(cells) + " |")
             cores.append(f"| {query} | {concurrency} | " + " | ".join(used) + " |")
-    return rows, cores, failures
+            efficiency.append(f"| {query} | {concurrency} | " + " | ".join(per_cpu) + " |")
+    return rows, cores, efficiency, failures
 
 
 def main():
@@ -311,13 +328,16 @@ def main():
     parser.add_argument("--concurrency", type=listed(int), default=[1, 8, 64])
     parser.add_argument("--db", type=Path, default=Path("/dev/shm/coalesce-matrix.db"))
     parser.add_argument("--port", type=int, default=8100, help="the first server's port")
+    parser.add_argument("--demo", type=Path, help="a coalesce-demo binary to run instead of "
+                        "building one (a copy stays the same while the tree is rebuilt)")
     args = parser.parse_args()
     unknown = set(args.servers) - set(SERVERS) | set(args.queries) - set(QUERIES)
     if unknown:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
 
-    ensure_installed(args.servers)
-    reference = seed(args.db)
+    ensure_installed(args.servers, build_demo=args.demo is None)
+    args.demo = (args.demo or built_demo()).resolve()
+    reference = seed(args.db, args.demo)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = loadavg()
     runs = []
@@ -328,13 +348,16 @@ def main():
             runs.append(matrix(args, reference, order, Path(scratch)))
     loads = [result[5] for run in runs for result in run.values()]
     one_minute = [float(load.split()[0]) for load in loads]
-    rows, cores, failures = table(args, runs)
+    rows, cores, efficiency, failures = table(args, runs)
     print(f"Requests/s ({started}, {os.cpu_count()}-core machine, wrk -t1 {args.duration} s per "
           f"cell after {args.warmup} s unmeasured, {args.runs} run(s): forward"
           f"{' and reverse' if args.runs == 2 else ''} order; every response checked):\n")
     print("\n".join(rows))
     print("\nCores the server used (CPU seconds per second, all its processes):\n")
     print("\n".join(cores))
+    print("\nRequests per CPU second of the server (requests/s over cores used): what a server "
+          "makes of the CPU it gets, which on a loaded machine is less than it would take:\n")
+    print("\n".join(efficiency))
     print(f"\nLoad average (1, 5, 15 min): {load_before} before; 1-minute "
           f"{min(one_minute):.2f}-{max(one_minute):.2f} at the cells' starts; {loadavg()} after.")
     print(f"Versions: {versions()}.")
