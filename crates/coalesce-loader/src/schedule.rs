@@ -37,11 +37,11 @@ use std::task::Context;
 /// Its limits: loads made after waiting for I/O or a timer, by tasks the executor does not run
 /// within the driver's two trips, or after more than one deferred yield (tokio defers
 /// `tokio::task::yield_now()` and the yields its cooperative budget forces until its run queue
-/// is empty), may land in the next batch instead. Use [`Schedule::TokioRounds`] to catch those
+/// is empty), may land in the next batch instead. Use `Schedule::TokioRounds` to catch those
 /// on tokio, `Schedule::Window` (feature `tokio`) to wait for stragglers, or call
 /// [`dispatch`](crate::DataLoader::dispatch) yourself.
 ///
-/// # Catching every deferred yield on tokio ([`Schedule::TokioRounds`], feature `tokio`)
+/// # Catching every deferred yield on tokio (`Schedule::TokioRounds`, feature `tokio`)
 ///
 /// With `TokioRounds(n)` the driver yields the way `tokio::task::yield_now` does, so tokio polls
 /// it again only after it has run every task that is ready (including the tasks its run woke)

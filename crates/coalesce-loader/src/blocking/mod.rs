@@ -96,7 +96,7 @@
 //!
 //! A GraphQL executor already is a tree of futures, one per field, so a synchronous server
 //! needs no [`Runner`] to batch it: it polls the request's future on the thread that took the
-//! request, with [`futures::executor::block_on`] (or any `block_on`), over the async
+//! request, with `futures::executor::block_on` (or any `block_on`), over the async
 //! [`DataLoader`](crate::DataLoader) and a [`Loader`](crate::Loader) whose batch function runs
 //! its blocking statement and returns. The load that drives a batch waits for a turn of the
 //! executor that adds no key, as it does on tokio, so each level of the query costs one batch per
