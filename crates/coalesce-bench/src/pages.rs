@@ -255,7 +255,7 @@ async fn limit_page(db: &Database, user: Id) -> Vec<Id> {
     rows.into_iter().map(|(id, _, _)| id).collect()
 }
 
-/// The pages the data implies, from the seeds and the extra friends rather than from any
+/// The pages the data implies, from the seeded friendships and the extra friends rather than from any
 /// strategy.
 fn expected() -> Answer {
     let mut friends: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
