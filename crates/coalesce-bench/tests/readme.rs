@@ -2,11 +2,45 @@
 //! in the generator's format, with the generator's own header and separator rows, so that a
 //! table that lost either (and renders as a paragraph of pipes) fails the build.
 //!
-//! A table of another generator added under the heading needs its header added here.
+//! The server-level tables come from `servers/run-matrix.py`: they are held to that script's
+//! header ([`SERVER_HEADER`]) and to its shape. A table of another generator added under the
+//! heading needs its header added here.
 
 use coalesce_bench::table::{self, Baseline, Cell, Column, Floor, Row, Target, Unit};
 
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+
+/// The header of `servers/run-matrix.py`'s tables, with every server it runs (its `table()`).
+const SERVER_HEADER: &str = "| query | concurrency | coalesce demo | naive (N+1) | Node | Node x2 | Strawberry | Strawberry x2 |";
+
+/// Whether `table` is the server matrix's: its header, a separator of as many cells, then rows of
+/// as many cells.
+fn check_server_table(table: &[&str]) -> Result<(), String> {
+    let cells = |line: &str| line.matches('|').count();
+    let width = cells(SERVER_HEADER);
+    let separator = table.get(1).copied().unwrap_or("(nothing)");
+    if cells(separator) != width
+        || !separator
+            .chars()
+            .all(|c| matches!(c, '|' | '-' | ':' | ' '))
+    {
+        return Err(format!(
+            "its separator row is\n  {separator}\nnot one of {} cells",
+            width - 1
+        ));
+    }
+    if table.len() == 2 {
+        return Err("a table without rows".into());
+    }
+    match table[2..].iter().find(|row| cells(row) != width) {
+        Some(row) => Err(format!(
+            "a row of {} cells under a header of {}: {row}",
+            cells(row) - 1,
+            width - 1
+        )),
+        None => Ok(()),
+    }
+}
 
 /// The lines under `## Performance`, up to the next heading of the same level.
 fn performance_section(readme: &str) -> Vec<&str> {
@@ -85,10 +119,14 @@ fn readme_performance_tables_are_the_generators_with_header_and_separator() {
         "README's Performance section has no table"
     );
     for table in tables {
-        if let Err(why) = check(&table) {
+        let checked = match table[0] {
+            SERVER_HEADER => check_server_table(&table),
+            _ => check(&table),
+        };
+        if let Err(why) = checked {
             panic!(
                 "README's Performance table is not what `cargo run --release -p coalesce-bench` \
-                 prints: {why}"
+                 (or, for the server level, `servers/run-matrix.py`) prints: {why}"
             );
         }
     }
@@ -151,4 +189,29 @@ fn tables_are_found_outside_code_fences_and_split_at_blank_lines() {
         tables(&lines),
         vec![vec!["| a |", "|---|", "| 1 |"], vec!["| b |"]]
     );
+}
+
+#[test]
+fn the_server_header_names_the_matrix_scripts_columns() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/servers/run-matrix.py");
+    let script = std::fs::read_to_string(script).expect("servers/run-matrix.py");
+    assert!(script.contains(r#""| query | concurrency | ""#));
+    for column in SERVER_HEADER.split('|').map(str::trim).skip(3) {
+        if !column.is_empty() {
+            assert!(
+                script.contains(&format!(": \"{column}\",")),
+                "run-matrix.py has no column {column:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_server_table_without_its_separator_or_with_a_short_row_fails_the_check() {
+    let separator = "|---|---|---|---|---|---|---|---|";
+    let row = "| bands | 8 | 635 | 96 | 382 | 845 | 78 | 69 |";
+    assert!(check_server_table(&[SERVER_HEADER, separator, row]).is_ok());
+    assert!(check_server_table(&[SERVER_HEADER, row]).is_err());
+    assert!(check_server_table(&[SERVER_HEADER, separator]).is_err());
+    assert!(check_server_table(&[SERVER_HEADER, separator, "| bands | 8 | 635 |"]).is_err());
 }
