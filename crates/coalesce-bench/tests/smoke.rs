@@ -32,7 +32,7 @@ fn a_tiny_run_fills_the_table_with_the_expected_batch_counts() {
     assert_eq!(
         ids,
         [
-            "1a", "1b", "2", "3", "4", "5", "6a", "6b", "7a", "7b", "8a", "8b", "8c", "8d"
+            "1a", "1b", "2", "3", "4", "4b", "5", "6a", "6b", "7a", "7b", "8a", "8b", "8c", "8d"
         ]
     );
     let row = |id: &str| -> &Row { rows.iter().find(|row| row.id == id).unwrap() };
@@ -45,7 +45,14 @@ fn a_tiny_run_fills_the_table_with_the_expected_batch_counts() {
     };
 
     // coalesce: one batch per frame, whatever its size, and one per level.
-    for (id, batches) in [("1a", 1.0), ("1b", 1.0), ("2", 1.0), ("3", 1.0), ("4", 3.0)] {
+    for (id, batches) in [
+        ("1a", 1.0),
+        ("1b", 1.0),
+        ("2", 1.0),
+        ("3", 1.0),
+        ("4", 3.0),
+        ("4b", 3.0),
+    ] {
         assert_eq!(count(id, Contender::Coalesce), batches, "{id}");
     }
     assert_eq!(count("6a", Contender::Coalesce), 1.0);
