@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use coalesce_loader::{DataLoader, Schedule};
 use coalesce_testkit::{SpanIndex, SpanRecorder};
 use common::{Calls, Echo, load_one_by_one};
@@ -17,6 +19,14 @@ fn users() -> DataLoader<Echo> {
     })
     .name("users")
     .build()
+}
+
+/// Holds the tests of this file to one at a time. tracing caches each callsite's interest
+/// globally, and a callsite first reached on one thread while another thread installs its
+/// scoped subscriber can cache "never" for that subscriber: the test then sees no span at all.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Runs `f` with a recorder as the thread's subscriber; returns the recorder.
@@ -34,6 +44,7 @@ fn the_batch(recorder: &SpanRecorder) -> SpanIndex {
 
 #[test]
 fn a_batch_span_carries_the_graphql_dataloader_attributes() {
+    let _serial = one_at_a_time();
     let loader = users();
     let recorder = recorded(|| {
         futures::executor::block_on(loader.load_many([1, 2, 3]));
@@ -55,6 +66,7 @@ fn a_batch_span_carries_the_graphql_dataloader_attributes() {
 
 #[test]
 fn a_batch_span_links_the_span_of_each_load_that_joined_it() {
+    let _serial = one_at_a_time();
     let loader = users();
     futures::executor::block_on(loader.load(1)).unwrap(); // memoized before the recording
     let recorder = recorded(|| {
@@ -106,6 +118,7 @@ fn a_batch_span_links_the_span_of_each_load_that_joined_it() {
 
 #[test]
 fn loads_made_one_after_the_other_under_one_span_give_one_link() {
+    let _serial = one_at_a_time();
     let loader = users();
     let recorder = recorded(|| {
         let resolver = tracing::info_span!("resolver");
@@ -126,6 +139,7 @@ fn loads_made_one_after_the_other_under_one_span_give_one_link() {
 
 #[test]
 fn a_batch_span_says_why_the_batch_was_sent() {
+    let _serial = one_at_a_time();
     let reason = |loader: DataLoader<Echo>, run: &dyn Fn(&DataLoader<Echo>)| {
         let recorder = recorded(|| run(&loader));
         recorder.field(the_batch(&recorder), "coalesce.batch.reason")
@@ -163,6 +177,7 @@ fn a_batch_span_says_why_the_batch_was_sent() {
 
 #[test]
 fn a_failed_batch_logs_a_warning_and_marks_its_span() {
+    let _serial = one_at_a_time();
     let loader = DataLoader::builder(coalesce_loader::from_fn(|_: Vec<u64>| async move {
         Err::<Vec<Result<u64, common::TestError>>, _>(common::TestError("down".into()))
     }))
@@ -191,6 +206,7 @@ fn a_failed_batch_logs_a_warning_and_marks_its_span() {
 
 #[test]
 fn loads_awaited_one_by_one_log_one_n_plus_one_warning() {
+    let _serial = one_at_a_time();
     let loader = users();
     let recorder = recorded(|| load_one_by_one(&loader, 0..25));
     let warnings: Vec<_> = recorder
