@@ -10,7 +10,7 @@ use coalesce_demo::friend_pages::{self, SQLITE_USERS_PER_PAGE_STATEMENT};
 use coalesce_demo::model::{Album, Band, Id, Message, User};
 use coalesce_demo::statements::{
     ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
-    MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
+    MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID, sqlite_keys,
 };
 use coalesce_demo::store::{Error, Fetch, Store};
 use coalesce_loader::page::PageArgs;
@@ -100,8 +100,7 @@ impl Store for Queries {
             let (after, limit) = friend_pages::bounds(args)?;
             let mut friends = Vec::new();
             for users in user_ids.chunks(SQLITE_USERS_PER_PAGE_STATEMENT) {
-                let keys = format!("IN ({})", vec!["?"; users.len()].join(", "));
-                let sql = FRIEND_PAGES.sql(&keys, after.map(|_| "?"), "?");
+                let sql = FRIEND_PAGES.sqlite(users.len(), after.is_some());
                 let params: Vec<Id> = users.iter().copied().chain(after).chain([limit]).collect();
                 friends
                     .extend(self.select(&sql, &params, |row| Ok((row.get(0)?, user_at(row, 1)?)))?);
@@ -172,7 +171,7 @@ impl Queries {
             key,
             order_by,
         } = query;
-        let placeholders = vec!["?"; keys.len()].join(", ");
+        let placeholders = sqlite_keys(keys.len());
         let sql = format!("{select} WHERE {key} IN ({placeholders}) ORDER BY {order_by}");
         self.select(&sql, keys, row)
     }

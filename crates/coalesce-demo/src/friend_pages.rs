@@ -120,8 +120,7 @@ impl Queries {
             self.count_statement();
             let rows: Vec<FriendRow> = match self.database() {
                 Database::Sqlite(pool) => {
-                    let keys = format!("IN ({})", vec!["?"; users.len()].join(", "));
-                    let sql = FRIEND_PAGES.sql(&keys, after.map(|_| "?"), "?");
+                    let sql = FRIEND_PAGES.sqlite(users.len(), after.is_some());
                     let mut query = sqlx::query_as(&sql);
                     for user in users {
                         query = query.bind(user);

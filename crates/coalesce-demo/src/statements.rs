@@ -33,6 +33,12 @@ pub const CREATE_TABLES: &str = "
     CREATE INDEX IF NOT EXISTS albums_band_id ON albums (band_id);
 ";
 
+/// SQLite's placeholders for `n` keys, `?, ?, …`: it binds one parameter per key, where
+/// PostgreSQL binds the list as one array.
+pub fn sqlite_keys(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 /// A `SELECT` that filters on a list of keys, written once for both databases.
 pub struct ByKeys {
     /// The statement up to its `WHERE`.
@@ -141,6 +147,24 @@ impl PageByKeys {
              FROM {from} WHERE {key} {keys}{after}\
              ) AS ranked WHERE rn <= {limit} ORDER BY {first}, rn",
             first = self.first_column(),
+        )
+    }
+
+    /// The statement for SQLite, for `keys` keys and a cursor if `after`: one `?` per key, then
+    /// the cursor's sort key if any, then the limit, in the order they are bound. Both demos'
+    /// SQLite stores send this one.
+    ///
+    /// ```
+    /// use coalesce_demo::statements::FRIEND_PAGES;
+    ///
+    /// let sql = FRIEND_PAGES.sqlite(3, true);
+    /// assert!(sql.contains("WHERE f.user_id IN (?, ?, ?) AND f.friend_id > ?") && sql.contains("WHERE rn <= ?"));
+    /// ```
+    pub fn sqlite(&self, keys: usize, after: bool) -> String {
+        self.sql(
+            &format!("IN ({})", sqlite_keys(keys)),
+            after.then_some("?"),
+            "?",
         )
     }
 
