@@ -1,7 +1,7 @@
 //! [`Builder`]: the options of a [`DataLoader`].
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::cache::Memo;
 use crate::key::KeyFn;
@@ -233,7 +233,7 @@ impl<L: Loader, C: CacheKey> Builder<L, C> {
     pub fn build(self) -> DataLoader<L, C> {
         let max_batch_size = if self.batch { self.max_batch_size } else { 1 };
         let config = Config {
-            name: self.name.unwrap_or_else(|| Arc::from(self.loader.name())),
+            name: self.name.map(OnceLock::from).unwrap_or_default(),
             max_batch_size,
             max_concurrent_batches: self.max_concurrent_batches,
             schedule: self.schedule,

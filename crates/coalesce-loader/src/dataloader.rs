@@ -300,7 +300,7 @@ impl<L: Loader, C: CacheKey> DataLoader<L, C> {
 
     /// The loader's name, for stats, logs and errors ([`Builder::name`]).
     pub fn name(&self) -> &str {
-        &self.shared.config.name
+        self.shared.name()
     }
 
     /// The batch function and its context.

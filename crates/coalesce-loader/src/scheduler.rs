@@ -107,6 +107,7 @@
 //! `pending` from outside any batch, are in [`memo`]; the schedule's decision is next to
 //! [`Schedule`].
 
+mod inline_vec;
 mod memo;
 mod pipeline;
 mod trace;
@@ -125,6 +126,7 @@ use std::task::{Context, Poll, Waker};
 
 use slab::Slab;
 
+use self::inline_vec::InlineVec;
 use self::pipeline::{Aligned, BatchFuture, batch_future};
 use self::trace::{BatchTrace, Sent};
 use self::wakers::Wakers;
@@ -144,7 +146,11 @@ type Tier<L, C> = crate::tier::Tier<C, ValueOf<L>>;
 
 /// The settings a [`Builder`](crate::Builder) fixes for a loader's lifetime.
 pub(crate) struct Config {
-    pub(crate) name: Arc<str>,
+    /// Set by [`Builder::name`](crate::Builder::name), or else the batch function's own name
+    /// once something asks for it ([`Shared::name`]): most loaders are built per request and
+    /// never fail or trace, and that name costs a search through its type's path and an
+    /// allocation.
+    pub(crate) name: OnceLock<Arc<str>>,
     pub(crate) max_batch_size: usize,
     pub(crate) max_concurrent_batches: usize,
     pub(crate) schedule: Schedule,
@@ -203,10 +209,10 @@ struct Batch<L: Loader, C: CacheKey> {
     id: u64,
     answers: Arc<Answers<ValueOf<L>, L::Error>>,
     /// The key of each slot; moved into the batch future when it starts.
-    keys: Vec<L::Key>,
+    keys: InlineVec<L::Key>,
     /// The cache key of each slot (empty when the cache is off), to find the slot's `pending`
     /// entry when the batch completes.
-    cache_keys: Vec<C>,
+    cache_keys: InlineVec<C>,
     /// Slots answered by `prime` before the batch was sent: not sent to the batch function.
     primed: Vec<(u32, Entry<L>)>,
     slots: u32,
@@ -236,7 +242,7 @@ struct Answers<V, E> {
 }
 
 enum Results<V, E> {
-    Slots(Vec<Result<V, LoadError<E>>>),
+    Slots(InlineVec<Result<V, LoadError<E>>>),
     Failed(LoadError<E>),
 }
 
@@ -319,6 +325,13 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         self.lock().stats
     }
 
+    /// The loader's name, for stats, logs, spans and errors.
+    pub(crate) fn name(&self) -> &Arc<str> {
+        self.config
+            .name
+            .get_or_init(|| Arc::from(self.loader.name()))
+    }
+
     /// Publishes a finished batch's outcome, memoizes it, and wakes its waiters; unless the
     /// batch was abandoned while its future was out with a `dispatch` (then `index` may be
     /// another batch's, told apart by `id`).
@@ -353,14 +366,14 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             Err(failure) => {
                 state.stats.failed_batches += 1;
                 #[cfg(feature = "tracing")]
-                tracing::warn!(loader = %self.config.name, failure = failure.kind(), "batch failed");
-                let err = failure.into_load_error(&self.config.name);
+                tracing::warn!(loader = %self.name(), failure = failure.kind(), "batch failed");
+                let err = failure.into_load_error(self.name());
                 if batch.primed.is_empty() {
                     Results::Failed(err)
                 } else {
                     let failed =
                         (0..batch.slots as usize - batch.primed.len()).map(|_| Err(err.clone()));
-                    Results::Slots(merge_primed(failed.collect(), batch.primed, |r| r))
+                    Results::Slots(merge_primed(failed, batch.primed, |r| r))
                 }
             }
         };
@@ -540,15 +553,15 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
 
 /// Puts the answers of primed slots (sorted by slot) among the answers for the others.
 fn merge_primed<V, E, T>(
-    sent: Vec<T>,
+    sent: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
     primed: Vec<(u32, CacheEntry<V, E>)>,
     convert: impl Fn(T) -> Result<V, LoadError<E>>,
-) -> Vec<Result<V, LoadError<E>>> {
+) -> InlineVec<Result<V, LoadError<E>>> {
+    let mut sent = sent.into_iter();
     if primed.is_empty() {
-        return sent.into_iter().map(convert).collect();
+        return sent.map(convert).collect();
     }
     let total = sent.len() + primed.len();
-    let mut sent = sent.into_iter();
     let mut primed = primed.into_iter().peekable();
     (0..total as u32)
         .map(|slot| match primed.next_if(|&(s, _)| s == slot) {
@@ -589,10 +602,10 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                     self.batches[p.batch].trace.deduplicated();
                     let edge = match *awaiting.get_or_init(waits::awaiting) {
                         None => None,
-                        Some(from) => match waits::wait_for(from, p.id, &shared.config.name) {
+                        Some(from) => match waits::wait_for(from, p.id, shared.name()) {
                             Ok(edge) => Some(edge),
                             Err(path) => {
-                                let loader = Arc::clone(&shared.config.name);
+                                let loader = Arc::clone(shared.name());
                                 return Admit::Ready(Err(LoadError::Cycle { loader, path }));
                             }
                         },
@@ -610,7 +623,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         let index = match self.open {
             Some(index) => index,
             None => {
-                let index = self.batches.insert(Batch::new(&shared.config));
+                let index = self.batches.insert(Batch::new(shared));
                 self.open = Some(index);
                 index
             }
@@ -630,7 +643,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         }
         // A batch still collecting waits for nothing yet, so this edge cannot close a cycle.
         let edge = awaiting.get_or_init(waits::awaiting).map(|from| {
-            waits::wait_for(from, batch.id, &shared.config.name)
+            waits::wait_for(from, batch.id, shared.name())
                 .expect("a collecting batch waits for nothing")
         });
         if batch.slots as usize >= shared.config.max_batch_size {
@@ -745,7 +758,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         if shared.tier.is_none() {
             // Every key goes to the batch function: count it under this lock. With a tier,
             // only the misses do, which the pipeline counts.
-            self.count_batch(&shared.config, keys.len());
+            self.count_batch(shared, keys.len());
         }
         let batch = &mut self.batches[index];
         batch.phase = Phase::Running(None);
@@ -815,14 +828,14 @@ impl<L: Loader, C: CacheKey> State<L, C> {
 }
 
 impl<L: Loader, C: CacheKey> Batch<L, C> {
-    fn new(config: &Config) -> Self {
+    fn new(shared: &Shared<L, C>) -> Self {
         Batch {
             id: NEXT_BATCH_ID.fetch_add(1, Ordering::Relaxed),
             answers: Arc::new(Answers {
                 results: OnceLock::new(),
             }),
-            keys: Vec::new(),
-            cache_keys: Vec::new(),
+            keys: InlineVec::Empty,
+            cache_keys: InlineVec::Empty,
             primed: Vec::new(),
             slots: 0,
             wakers: Wakers::default(),
@@ -832,13 +845,13 @@ impl<L: Loader, C: CacheKey> Batch<L, C> {
             queued: false,
             driver: None,
             phase: Phase::Collecting,
-            opened: config.schedule.open(),
-            trace: BatchTrace::open(&config.name),
+            opened: shared.config.schedule.open(),
+            trace: BatchTrace::open(|| shared.name()),
         }
     }
 
     /// The keys for the batch function: every slot's, except the slots primed while queued.
-    fn take_keys_to_send(&mut self) -> Vec<L::Key> {
+    fn take_keys_to_send(&mut self) -> InlineVec<L::Key> {
         let keys = std::mem::take(&mut self.keys);
         if self.primed.is_empty() {
             return keys;

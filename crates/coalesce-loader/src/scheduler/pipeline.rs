@@ -13,8 +13,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::inline_vec::InlineVec;
 use super::trace::BatchTrace;
-use super::{Config, Shared, State, Tier};
+use super::{Shared, State, Tier};
 use crate::error::BatchFailure;
 use crate::tier::Op;
 use crate::{BatchOutput, CacheKey, Loader, ValueOf};
@@ -30,30 +31,31 @@ pub(super) type BatchFuture<L> =
 /// after sending the deletions the tier owes; in the batch's span (`trace`).
 pub(super) fn batch_future<L: Loader, C: CacheKey>(
     shared: &Arc<Shared<L, C>>,
-    keys: Vec<L::Key>,
+    keys: InlineVec<L::Key>,
     trace: &BatchTrace,
 ) -> BatchFuture<L> {
     let size = keys.len();
     let shared = Arc::clone(shared);
-    let fut = async move {
-        match &shared.tier {
-            None => shared.fetch(&keys).await,
-            Some(tier) => {
-                if tier.owes() {
-                    shared.settle().await;
-                }
-                shared.fetch_through(tier, keys).await
-            }
+    // Two futures, not one with a branch: a future is as large as its largest state, and the
+    // tier's states (a bulk read, a bulk write, the deletions owed) would make every batch of a
+    // loader without one allocate and copy several times what it needs.
+    if shared.tier.is_none() {
+        return Box::pin(trace.start(size, async move { shared.fetch(&keys).await }));
+    }
+    Box::pin(trace.start(size, async move {
+        let tier = shared.tier.as_ref().expect("checked above");
+        if tier.owes() {
+            shared.settle().await;
         }
-    };
-    Box::pin(trace.start(size, fut))
+        shared.fetch_through(tier, keys).await
+    }))
 }
 
 impl<L: Loader, C: CacheKey> State<L, C> {
     /// Counts a call of the batch function with `keys` keys; none when there is nothing to send.
-    /// A run of `config.n_plus_one_after` batches of one key in a row is counted in
+    /// A run of `n_plus_one_after` batches of one key in a row is counted in
     /// `Stats::single_key_runs`, and the loader's first such run logs a warning.
-    pub(super) fn count_batch(&mut self, config: &Config, keys: usize) {
+    pub(super) fn count_batch(&mut self, shared: &Shared<L, C>, keys: usize) {
         if keys == 0 {
             return;
         }
@@ -66,12 +68,12 @@ impl<L: Loader, C: CacheKey> State<L, C> {
             return;
         }
         self.single_key_run = self.single_key_run.saturating_add(1);
-        if Some(self.single_key_run) == config.n_plus_one_after {
+        if Some(self.single_key_run) == shared.config.n_plus_one_after {
             stats.single_key_runs += 1;
             #[cfg(feature = "tracing")]
             if stats.single_key_runs == 1 {
                 tracing::warn!(
-                    loader = %config.name,
+                    loader = %shared.name(),
                     batches = self.single_key_run,
                     "possible N+1: {} batches of one key in a row; a resolver seems to await its \
                      loads one by one: start them together (join_all, load_many) to share a batch",
@@ -97,7 +99,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     fn tier_failed(&self, op: Op, error: &dyn std::fmt::Display) {
         self.lock().stats.tier_errors += 1;
         #[cfg(feature = "tracing")]
-        tracing::warn!(loader = %self.config.name, ?op, %error, "shared cache failed; treated as a miss");
+        tracing::warn!(loader = %self.name(), ?op, %error, "shared cache failed; treated as a miss");
         #[cfg(not(feature = "tracing"))]
         let _ = (op, error);
     }
@@ -132,7 +134,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     async fn fetch_through(
         &self,
         tier: &Tier<L, C>,
-        keys: Vec<L::Key>,
+        keys: InlineVec<L::Key>,
     ) -> Result<Aligned<L>, BatchFailure<L::Error>> {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -162,7 +164,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         {
             let state = &mut *self.lock();
             state.stats.tier_hits += (hits.len() - miss_keys.len()) as u64;
-            state.count_batch(&self.config, miss_keys.len());
+            state.count_batch(self, miss_keys.len());
         }
 
         let fetched = self.fetch(&miss_keys).await?;

@@ -71,7 +71,8 @@ mod on {
 
     impl BatchTrace {
         /// The span of a batch of loader `name` opening now, under the current span.
-        pub(in crate::scheduler) fn open(name: &str) -> Self {
+        pub(in crate::scheduler) fn open<'n>(name: impl FnOnce() -> &'n str) -> Self {
+            let name = name();
             let span = tracing::debug_span!(
                 "coalesce.batch",
                 otel.name = format!("GraphQL DataLoader Batch {name}"),
@@ -166,7 +167,7 @@ mod off {
 
     impl BatchTrace {
         #[inline(always)]
-        pub(in crate::scheduler) fn open(_name: &str) -> Self {
+        pub(in crate::scheduler) fn open<'n>(_name: impl FnOnce() -> &'n str) -> Self {
             BatchTrace
         }
         #[inline(always)]

@@ -1,78 +1,47 @@
-//! A list of wakers, indexed like a `Vec`, whose first entry is kept inline: most batches of
-//! dependent loads (one level of a nested query for one parent) have a single waiter, and its
-//! waker then costs no allocation.
+//! A batch's list of wakers, one per waiter, or the wakers a step collects to wake once
+//! unlocked. Kept in an [`InlineVec`]: most batches of dependent loads have a single waiter,
+//! whose waker then costs no allocation.
 
-use std::ops::{Index, IndexMut};
+use std::ops::{Deref, DerefMut};
 use std::task::Waker;
 
-/// One entry per waiter of a batch, or the wakers a step collects to wake once unlocked; `None`
-/// for a waiter not polled yet, or dropped.
+use super::inline_vec::InlineVec;
+
+/// One entry per waiter of a batch, indexed by the waiter's index; `None` for a waiter not
+/// polled yet, or dropped.
 #[derive(Default)]
-pub(super) struct Wakers {
-    len: usize,
-    first: Option<Waker>,
-    rest: Vec<Option<Waker>>,
-}
+pub(super) struct Wakers(InlineVec<Option<Waker>>);
 
 impl Wakers {
     /// Appends an entry, at index `len()` before the call.
     pub(super) fn push(&mut self, waker: Option<Waker>) {
-        if self.len == 0 {
-            self.first = waker;
-        } else {
-            self.rest.push(waker);
-        }
-        self.len += 1;
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.0.push(waker);
     }
 
     /// The index of the first entry at or after `start` that holds a waker.
     pub(super) fn next_waker(&self, start: usize) -> Option<usize> {
-        if start == 0 && self.first.is_some() {
-            return Some(0);
-        }
-        // Entry `i` of the list is `rest[i - 1]`.
-        let from = start.max(1) - 1;
-        let offset = self.rest.get(from..)?.iter().position(Option::is_some)?;
-        Some(from + offset + 1)
+        let offset = self.0.get(start..)?.iter().position(Option::is_some)?;
+        Some(start + offset)
     }
 
     /// Wakes every waker, first to last, and empties the list.
     pub(super) fn wake_all(&mut self) {
-        let first = self.first.take();
-        let rest = std::mem::take(&mut self.rest);
-        self.len = 0;
-        for waker in first.into_iter().chain(rest.into_iter().flatten()) {
+        for waker in std::mem::take(&mut self.0).into_iter().flatten() {
             waker.wake();
         }
     }
 }
 
-impl Index<usize> for Wakers {
-    type Output = Option<Waker>;
+impl Deref for Wakers {
+    type Target = [Option<Waker>];
 
-    fn index(&self, index: usize) -> &Option<Waker> {
-        assert!(index < self.len, "waker {index} of {}", self.len);
-        match index {
-            0 => &self.first,
-            _ => &self.rest[index - 1],
-        }
+    fn deref(&self) -> &[Option<Waker>] {
+        &self.0
     }
 }
 
-impl IndexMut<usize> for Wakers {
-    fn index_mut(&mut self, index: usize) -> &mut Option<Waker> {
-        assert!(index < self.len, "waker {index} of {}", self.len);
-        match index {
-            0 => &mut self.first,
-            _ => &mut self.rest[index - 1],
-        }
+impl DerefMut for Wakers {
+    fn deref_mut(&mut self) -> &mut [Option<Waker>] {
+        &mut self.0
     }
 }
