@@ -28,7 +28,10 @@
 //! 6. async-graphql executing the demo's queries over an in-memory source
 //!    ([`graphql::GraphqlQuery`]);
 //! 7. the demo server over HTTP on SQLite, batched against naive ([`http::HttpDemo`]);
-//! 8. allocations per load for 1 and 3 ([`alloc`]).
+//! 8. allocations per load for 1 and 3 ([`alloc`]);
+//! 9. instructions per cache hit and per request of 4, counted by callgrind when valgrind is
+//!    installed ([`instructions`]): figures that, unlike times, do not move with the machine's
+//!    load.
 //!
 //! Apart from the table, `cargo run --release -p coalesce-bench --bin pages` compares ways of
 //! fetching a page of friends per user on skewed friend counts ([`pages`]).
@@ -44,6 +47,7 @@ pub mod alloc;
 pub mod dataset;
 pub mod graphql;
 pub mod http;
+pub mod instructions;
 pub mod library;
 pub mod pages;
 pub mod peers;

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use coalesce_bench::alloc::CountingAllocator;
+use coalesce_bench::instructions::Counted;
+use coalesce_bench::library::Contender;
 use coalesce_bench::peers::Peers;
 use coalesce_bench::report::{self, Config};
 use coalesce_bench::table;
@@ -25,10 +27,24 @@ struct Cli {
     /// Leave out the peers in other languages (Node, Python), whose columns stay empty.
     #[arg(long)]
     no_peers: bool,
+    /// A counting run for the instruction rows, under callgrind: this kind of operation...
+    #[arg(long, hide = true, requires_all = ["contender", "ops"])]
+    count: Option<String>,
+    /// ...by the contender at this index of the table's columns...
+    #[arg(long, hide = true)]
+    contender: Option<usize>,
+    /// ...this many times.
+    #[arg(long, hide = true)]
+    ops: Option<u64>,
 }
 
 fn main() {
     let cli = Cli::parse();
+    if let (Some(kind), Some(contender), Some(ops)) = (&cli.count, cli.contender, cli.ops) {
+        let counted = Counted::from_id(kind).expect("a kind of operation the table counts");
+        counted.run(Contender::ALL[contender], ops);
+        return;
+    }
     let config = if cli.quick {
         Config::QUICK
     } else {
@@ -56,7 +72,11 @@ fn main() {
     for note in peers.notes() {
         eprintln!("coalesce-bench: {note}");
     }
-    let rows = report::run(config, &peers);
+    let mut rows = report::run(config, &peers);
+    match std::env::current_exe() {
+        Ok(exe) => rows.extend(report::instruction_rows(&exe)),
+        Err(e) => eprintln!("coalesce-bench: no instruction rows, this binary is not found: {e}"),
+    }
     println!("{}", table::markdown(&rows));
     println!(
         "`{command}`: per figure the median of {} samples of ≥ {} rounds and ≥ {:?} each \

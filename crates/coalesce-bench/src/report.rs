@@ -5,6 +5,7 @@
 //! another terminal, frequency scaling) falls on all of them rather than on one; each figure is
 //! the median sample.
 
+use std::path::Path;
 use std::time::Duration;
 
 use coalesce_demo::Mode;
@@ -13,6 +14,7 @@ use tokio::runtime::Runtime;
 use crate::alloc;
 use crate::graphql::{GraphqlQuery, SeedQuery};
 use crate::http::{self, HttpDemo};
+use crate::instructions::{self, Counted};
 use crate::library::Contender;
 use crate::peers::{Foreign, Language, Peers, Subject};
 use crate::scenario::{self, CacheHit, Chain, JoinAll, LoadMany, Run, Scenario, Tasks};
@@ -191,6 +193,54 @@ pub fn run(config: Config, peers: &Peers) -> Vec<Row> {
         ));
     }
     rows
+}
+
+/// The instruction rows, 9a and 9b, counted by running `exe` (the comparison binary, which
+/// counts an operation with `--count`) under callgrind; none when valgrind is not installed.
+pub fn instruction_rows(exe: &Path) -> Vec<Row> {
+    if !instructions::available() {
+        return Vec::new();
+    }
+    vec![
+        instruction_row(
+            exe,
+            "9a",
+            "instructions: cache hit (3), by callgrind",
+            Unit::InstructionsPerLoad,
+            Counted::CacheHit,
+        ),
+        instruction_row(
+            exe,
+            "9b",
+            "instructions: three dependent loads (4), by callgrind",
+            Unit::InstructionsPerRequest,
+            Counted::Chain,
+        ),
+    ]
+}
+
+/// Instructions per operation (`unit`) of every Rust contender on `counted`; a contender whose
+/// count failed is left out.
+fn instruction_row(
+    exe: &Path,
+    id: &'static str,
+    scenario: &str,
+    unit: Unit,
+    counted: Counted,
+) -> Row {
+    let cells = Contender::ALL
+        .into_iter()
+        .filter_map(|contender| {
+            let value = instructions::per_op(exe, counted, contender)?;
+            let cell = Cell {
+                value,
+                count: None,
+                spread: None,
+            };
+            Some((contender.into(), cell))
+        })
+        .collect();
+    plain_row(id, scenario, unit, cells, None)
 }
 
 /// A run's runtime, settings and peers in other languages.
@@ -425,19 +475,31 @@ fn contenders_row(
     summaries: &[Summary],
     target: Option<Target>,
 ) -> Row {
+    let cells = summaries
+        .iter()
+        .filter_map(|summary| match summary.measured {
+            Measured::Column(column) => Some((column, summary.cell(unit))),
+            Measured::Floor(_) => None,
+        })
+        .collect();
+    plain_row(id, scenario, unit, cells, target)
+}
+
+/// A row of `cells`, with no baseline, counting batch calls.
+fn plain_row(
+    id: &'static str,
+    scenario: &str,
+    unit: Unit,
+    cells: Vec<(Column, Cell)>,
+    target: Option<Target>,
+) -> Row {
     Row {
         id,
         scenario: scenario.to_string(),
         unit,
         counts: "batch call",
         baseline: None,
-        cells: summaries
-            .iter()
-            .filter_map(|summary| match summary.measured {
-                Measured::Column(column) => Some((column, summary.cell(unit))),
-                Measured::Floor(_) => None,
-            })
-            .collect(),
+        cells,
         target,
     }
 }
@@ -454,6 +516,9 @@ fn cell(unit: Unit, run: &Run) -> Cell {
         Unit::RequestsPerSecond => 1e9 / run.ns_per_op(),
         Unit::AllocationsPerLoad | Unit::AllocationsPerRequest => run.allocations_per_op(),
         Unit::NsPerLoad | Unit::NsPerRequest => run.ns_per_op(),
+        Unit::InstructionsPerLoad | Unit::InstructionsPerRequest => {
+            unreachable!("instructions are counted by callgrind, not by a timed run")
+        }
     };
     Cell {
         value,

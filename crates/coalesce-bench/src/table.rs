@@ -23,6 +23,10 @@ pub enum Unit {
     AllocationsPerLoad,
     /// Allocations per request.
     AllocationsPerRequest,
+    /// Instructions per load, counted by callgrind.
+    InstructionsPerLoad,
+    /// Instructions per request, counted by callgrind.
+    InstructionsPerRequest,
 }
 
 impl Unit {
@@ -34,6 +38,8 @@ impl Unit {
             Unit::RequestsPerSecond => "requests / s",
             Unit::AllocationsPerLoad => "allocations / load",
             Unit::AllocationsPerRequest => "allocations / request",
+            Unit::InstructionsPerLoad => "instructions / load",
+            Unit::InstructionsPerRequest => "instructions / request",
         }
     }
 
@@ -56,6 +62,7 @@ impl Unit {
             }
             Unit::RequestsPerSecond => format!("{}/s", significant(value)),
             Unit::AllocationsPerLoad | Unit::AllocationsPerRequest => format!("{value:.2}"),
+            Unit::InstructionsPerLoad | Unit::InstructionsPerRequest => format!("{value:.0}"),
         }
     }
 
@@ -64,6 +71,9 @@ impl Unit {
         match self {
             Unit::AllocationsPerLoad | Unit::AllocationsPerRequest => {
                 ("fewer allocations", "more allocations")
+            }
+            Unit::InstructionsPerLoad | Unit::InstructionsPerRequest => {
+                ("fewer instructions", "more instructions")
             }
             _ => ("faster", "slower"),
         }
