@@ -10,8 +10,9 @@
 //! It is the async demo (`coalesce-demo`) for a Rust program whose data layer blocks (rusqlite,
 //! diesel, the `postgres` crate, an r2d2 pool). It serves that demo's schema, resolvers and
 //! loaders themselves, written once against `coalesce_demo::store::Store`; only the store
-//! differs: [`Queries`] runs the same statements on rusqlite, on the request's thread, where the
-//! async demo awaits sqlx. So the same queries cost the same statements, in each response's
+//! differs in how it is driven: [`Queries`], the demo's SQLite store on rusqlite, runs each
+//! statement as it is called, on the request's worker thread here and on the request's tokio
+//! task there. So the same queries cost the same statements, in each response's
 //! `extensions.sqlQueries`:
 //!
 //! | query | batched | `--naive` |
@@ -178,10 +179,9 @@
 #![warn(missing_docs)]
 
 pub mod app;
-pub mod database;
-pub mod queries;
 pub mod server;
 
 pub use app::App;
-pub use database::{Connection, Database};
-pub use queries::Queries;
+/// The demo's SQLite database and its store, shared with the async demo, which serves SQLite
+/// through them too.
+pub use coalesce_demo::sqlite::{Database, Pool, Queries};
