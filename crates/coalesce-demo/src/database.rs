@@ -276,3 +276,33 @@ async fn create_and_seed(pool: &PgPool) -> Result<(), sqlx::Error> {
     );
     tx.commit().await
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[test]
+    fn a_sqlite_url_names_the_location_sqlx_would_open() {
+        assert_eq!(sqlite_location("sqlite:demo.db"), "demo.db");
+        assert_eq!(sqlite_location("sqlite:///tmp/demo.db"), "/tmp/demo.db");
+        assert_eq!(sqlite_location("sqlite::memory:"), ":memory:");
+        assert_eq!(
+            sqlite_location("sqlite:demo.db?mode=ro"),
+            "file:demo.db?mode=ro"
+        );
+        assert_eq!(
+            sqlite_location("sqlite:file:x?mode=memory&cache=shared"),
+            "file:x?mode=memory&cache=shared"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sqlite_statement_has_run_before_its_future_is_polled() {
+        let store = Database::open(None).await.unwrap().request_store();
+        let users = store.users(&[1, 2]).now_or_never().expect("ready at once");
+        assert_eq!(users.unwrap().len(), 2);
+        assert_eq!((store.count(), store.rows()), (1, 2));
+    }
+}

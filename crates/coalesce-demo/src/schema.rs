@@ -41,8 +41,8 @@ pub fn build(mode: Mode, shared: Option<SharedCache>) -> DemoSchema {
 /// of your own before [`finish`](SchemaBuilder::finish).
 ///
 /// Each request brings its [`RequestStore`] in its data: the schema runs on whatever store that
-/// is (rusqlite or sqlx, on tokio here or on a thread of `coalesce-demo-blocking`). In [`Mode::Batched`] the
-/// [`LoaderExtension`] gives every request fresh loaders over its store (behind `shared`, if
+/// is (rusqlite or sqlx, on tokio here or on a thread of `coalesce-demo-blocking`). In
+/// [`Mode::Batched`] the [`LoaderExtension`] gives every request fresh loaders over its store (behind `shared`, if
 /// given), and its response reports what they did in `extensions.dataloader`.
 ///
 /// ```

@@ -10,11 +10,11 @@
 //! tokio worker thread, which the statement holds for as long as it runs.
 //!
 //! SQLite on a local file or in memory answers the demo's statements in microseconds, less than
-//! a hand-off to another thread and back costs. sqlx's SQLite driver, which the async demo used
-//! before, runs each connection on a thread of its own and sends it every statement and every
-//! row back through channels: futex waits and thread switches, which took 41% of the server's
-//! time, in the kernel, on the `bands` query, and the blocking demo served that query half as
-//! fast again with the statements inline.
+//! a hand-off to another thread and back costs. sqlx's SQLite driver runs each connection on a
+//! thread of its own and sends it every statement, and every row back, through channels: served
+//! that way, the async demo spent 41% of its time on the `bands` query in the kernel, in futex
+//! waits and thread switches, and answered about two thirds of the requests per second that the
+//! blocking demo, with its statements inline, answered.
 //!
 //! The limit: a long statement holds its worker thread, and the tasks queued behind it on that
 //! thread wait until it ends; nor can a request's time budget stop a statement once it has
