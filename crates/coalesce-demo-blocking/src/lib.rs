@@ -158,8 +158,10 @@
 //!
 //! The crate's `load` example measures requests per second at a fixed concurrency, several
 //! servers in alternating rounds. On a 2-core machine, the messages query at concurrency 8 ran
-//! at about 3,500 requests/s here and 2,400 on the async demo (its SQLite statements each cross
-//! to sqlx's connection thread and back; here they run on the request's thread):
+//! at about 3,500 requests/s here and 2,400 on the async demo while that one served SQLite
+//! through sqlx, each statement crossing to sqlx's connection thread and back. It now runs
+//! [`Queries`] too, its statements inline on the request's task (figures in
+//! `coalesce_demo::sqlite`'s docs):
 //!
 //! ```sh
 //! cargo run --release -p coalesce-demo-blocking &   # :8001

@@ -2,7 +2,7 @@
 //! seeded at start.
 //!
 //! SQLite is served through rusqlite, its statements run on the request's own task (see
-//! [`sqlite`](crate::sqlite) for why, and for the limit of it); PostgreSQL through sqlx, whose
+//! [`sqlite`] for why, and for the limit of it); PostgreSQL through sqlx, whose
 //! statements are awaited.
 
 use std::fmt;

@@ -14,7 +14,19 @@
 //! thread of its own and sends it every statement, and every row back, through channels: served
 //! that way, the async demo spent 41% of its time on the `bands` query in the kernel, in futex
 //! waits and thread switches, and answered about two thirds of the requests per second that the
-//! blocking demo, with its statements inline, answered.
+//! blocking demo, with its statements inline, answered. With this store inline on the request's
+//! task, the server matrix (`coalesce-bench/servers/run-matrix.py --servers demo`, a 2-core
+//! machine under a load of about 2 from other work, two alternating runs each) measured, in
+//! requests per second:
+//!
+//! | query | concurrency | through sqlx | inline |
+//! |---|---|---|---|
+//! | `bands` | 1 | 339-376 | 402-468 |
+//! | `bands` | 8 | 682-802 | 872-1 148 |
+//! | `bands` | 64 | 605-624 | 759 |
+//! | `messages` | 1 | 1 307-1 401 | 1 347-1 568 |
+//! | `messages` | 8 | 2 959-3 186 | 3 575-4 521 |
+//! | `messages` | 64 | 2 081-2 354 | 3 032-3 380 |
 //!
 //! The limit: a long statement holds its worker thread, and the tasks queued behind it on that
 //! thread wait until it ends; nor can a request's time budget stop a statement once it has
