@@ -5,8 +5,8 @@
 //!   `ROW_NUMBER()` statement for every user, at most 6 rows each;
 //! - [`Strategy::Truncate`]: the demo's friends loader, keyed by user: one statement fetching
 //!   every friend of every user, each list then cut to 5;
-//! - [`Strategy::LimitPerUser`]: one `ORDER BY friend_id LIMIT 6` statement per user, run
-//!   concurrently, as resolvers without a loader do.
+//! - [`Strategy::LimitPerUser`]: one `ORDER BY friend_id LIMIT 6` statement per user, as
+//!   resolvers without a loader run them.
 //!
 //! `cargo run --release -p coalesce-bench --bin pages` prints each one's time per round (all 100
 //! pages), statements and rows fetched. Every round's pages are checked against the pages the
@@ -27,11 +27,10 @@ use coalesce_demo::Database;
 use coalesce_demo::friend_pages::FriendPagesLoader;
 use coalesce_demo::loaders::{self, FriendsLoader};
 use coalesce_demo::model::Id;
-use coalesce_demo::queries::Queries;
 use coalesce_demo::seed;
 use coalesce_demo::store::RequestStore;
 use coalesce_loader::page::PageArgs;
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::try_join_all;
 use tokio::runtime::Runtime;
 
 use crate::scenario::on_worker;
@@ -117,10 +116,7 @@ impl Skewed {
                  INSERT INTO friendships (user_id, friend_id) \
                  SELECT {SKEWED_USER}, id FROM users WHERE id > 1000;"
             );
-            sqlx::raw_sql(&skew)
-                .execute(pool)
-                .await
-                .expect("add the friends");
+            pool.lock().execute_batch(&skew).expect("add the friends");
             db
         });
         Skewed {
@@ -160,7 +156,7 @@ impl Skewed {
 
     /// One round of `strategy`: its time, and its statements and rows.
     fn round(&self, rt: &Runtime, strategy: Strategy, round: usize) -> (Duration, (u64, u64)) {
-        let queries = RequestStore::new(Queries::new(self.db.clone()));
+        let queries = self.db.request_store();
         let (time, answer, uncounted) = on_worker(rt, {
             let queries = queries.clone();
             let db = self.db.clone();
@@ -183,7 +179,7 @@ impl Skewed {
     }
 }
 
-/// Statements the bench runs itself, which the demo's [`Queries`] does not count.
+/// Statements the bench runs itself, which the demo's store does not count.
 #[derive(Default)]
 struct Uncounted {
     statements: u64,
@@ -221,7 +217,7 @@ async fn fetch(queries: &RequestStore, db: &Database, strategy: Strategy) -> (An
             (answer.collect(), Uncounted::default())
         }
         Strategy::LimitPerUser => {
-            let pages = join_all(users.map(|user| limit_page(db, user))).await;
+            let pages: Vec<Vec<Id>> = users.map(|user| limit_page(db, user)).collect();
             let uncounted = Uncounted {
                 statements: pages.len() as u64,
                 rows: pages.iter().map(|friends| friends.len() as u64).sum(),
@@ -238,21 +234,28 @@ async fn fetch(queries: &RequestStore, db: &Database, strategy: Strategy) -> (An
 
 /// The ids of user `user`'s first `FIRST + 1` friends, by their own `LIMIT` statement, with
 /// the friends' rows as the other strategies fetch them.
-async fn limit_page(db: &Database, user: Id) -> Vec<Id> {
+fn limit_page(db: &Database, user: Id) -> Vec<Id> {
     let Database::Sqlite(pool) = db else {
         unreachable!("the bench runs on SQLite")
     };
-    let rows: Vec<(Id, String, Option<Id>)> = sqlx::query_as(
-        "SELECT u.id, u.name, u.best_friend_id \
-         FROM friendships f JOIN users u ON u.id = f.friend_id \
-         WHERE f.user_id = ? ORDER BY f.friend_id LIMIT ?",
-    )
-    .bind(user)
-    .bind(i64::from(FIRST) + 1)
-    .fetch_all(pool)
-    .await
-    .expect("a LIMIT statement");
-    rows.into_iter().map(|(id, _, _)| id).collect()
+    let connection = pool.lock();
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT u.id, u.name, u.best_friend_id \
+             FROM friendships f JOIN users u ON u.id = f.friend_id \
+             WHERE f.user_id = ? ORDER BY f.friend_id LIMIT ?",
+        )
+        .expect("a LIMIT statement");
+    let rows = statement
+        .query_map((user, i64::from(FIRST) + 1), |row| {
+            Ok((
+                row.get::<_, Id>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<Id>>(2)?,
+            ))
+        })
+        .expect("a LIMIT statement");
+    rows.map(|row| row.expect("a friend's row").0).collect()
 }
 
 /// The pages the data implies, from the seeded friendships and the extra friends rather than from any

@@ -9,8 +9,7 @@ use coalesce_demo::model::Id;
 use coalesce_demo::schema::{self, DemoSchema, Viewer};
 use coalesce_demo::store::RequestStore;
 
-use crate::database::{Connection, Database};
-use crate::queries::Queries;
+use crate::{Database, Pool, Queries};
 
 /// The demo, served without a runtime: one schema, one database, per-request loaders.
 ///
@@ -19,7 +18,7 @@ use crate::queries::Queries;
 /// use coalesce_demo_blocking::{App, Database};
 ///
 /// let app = App::new(Database::in_memory()?, Mode::Batched);
-/// let connection = app.database().connect()?;
+/// let connection = app.database().pool(1)?;
 /// // On this thread, to completion: no runtime, nothing spawned.
 /// let response = app.execute(&connection, "{ messages { poster { name } } }".into(), None);
 /// assert!(response.errors.is_empty(), "{:?}", response.errors);
@@ -48,7 +47,7 @@ impl App {
     /// // Adds each response's complexity and depth to its `extensions`.
     /// let schema = schema::builder(Mode::Batched, None).extension(Analyzer).finish();
     /// let app = App::with_schema(Database::in_memory()?, schema);
-    /// let connection = app.database().connect()?;
+    /// let connection = app.database().pool(1)?;
     /// let response = app.execute(&connection, "{ user(id: 1) { name } }".into(), None);
     /// assert_eq!(response.extensions["analyzer"].clone().into_json()?["depth"], 2);
     /// # Ok::<_, Box<dyn std::error::Error>>(())
@@ -70,12 +69,7 @@ impl App {
     /// yields to let its siblings add their keys, `block_on` polls the request's fields again,
     /// and the load that drives a batch runs the batch function's statement inside its poll.
     /// A query whose fragments expand too far is refused first, as the async demo refuses it.
-    pub fn execute(
-        &self,
-        connection: &Connection,
-        mut request: Request,
-        viewer: Option<Id>,
-    ) -> Response {
+    pub fn execute(&self, connection: &Pool, mut request: Request, viewer: Option<Id>) -> Response {
         let store = RequestStore::new(Queries::new(connection.clone()));
         if let Err(refused) = expansion::check(&mut request, MAX_EXPANDED_SELECTIONS) {
             return with_cost(Response::from_errors(vec![refused]), &store);

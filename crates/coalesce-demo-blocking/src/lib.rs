@@ -10,8 +10,9 @@
 //! It is the async demo (`coalesce-demo`) for a Rust program whose data layer blocks (rusqlite,
 //! diesel, the `postgres` crate, an r2d2 pool). It serves that demo's schema, resolvers and
 //! loaders themselves, written once against `coalesce_demo::store::Store`; only the store
-//! differs: [`Queries`] runs the same statements on rusqlite, on the request's thread, where the
-//! async demo awaits sqlx. So the same queries cost the same statements, in each response's
+//! differs in how it is driven: [`Queries`], the demo's SQLite store on rusqlite, runs each
+//! statement as it is called, on the request's worker thread here and on the request's tokio
+//! task there. So the same queries cost the same statements, in each response's
 //! `extensions.sqlQueries`:
 //!
 //! | query | batched | `--naive` |
@@ -157,8 +158,10 @@
 //!
 //! The crate's `load` example measures requests per second at a fixed concurrency, several
 //! servers in alternating rounds. On a 2-core machine, the messages query at concurrency 8 ran
-//! at about 3,500 requests/s here and 2,400 on the async demo (its SQLite statements each cross
-//! to sqlx's connection thread and back; here they run on the request's thread):
+//! at about 3,500 requests/s here and 2,400 on the async demo while that one served SQLite
+//! through sqlx, each statement crossing to sqlx's connection thread and back. It now runs
+//! [`Queries`] too, its statements inline on the request's task (figures in
+//! `coalesce_demo::sqlite`'s docs):
 //!
 //! ```sh
 //! cargo run --release -p coalesce-demo-blocking &   # :8001
@@ -178,10 +181,9 @@
 #![warn(missing_docs)]
 
 pub mod app;
-pub mod database;
-pub mod queries;
 pub mod server;
 
 pub use app::App;
-pub use database::{Connection, Database};
-pub use queries::Queries;
+/// The demo's SQLite database and its store, shared with the async demo, which serves SQLite
+/// through them too.
+pub use coalesce_demo::sqlite::{Database, Pool, Queries};

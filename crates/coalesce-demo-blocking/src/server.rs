@@ -14,8 +14,8 @@ use coalesce_demo::server::USER_HEADER;
 use socket2::{Domain, Protocol, Socket, Type};
 use tiny_http::{Header, Method, Request};
 
+use crate::Pool;
 use crate::app::App;
-use crate::database::Connection;
 
 /// The async demo's GraphiQL page, which posts to `/graphql` as this server serves it.
 const GRAPHIQL: &str = include_str!("../../coalesce-demo/src/graphiql.html");
@@ -58,9 +58,11 @@ pub fn serve(addr: impl ToSocketAddrs, app: App, workers: usize) -> io::Result<S
     let addr = listener.local_addr()?;
     let http =
         Arc::new(tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)?);
-    // Opened here, so that a database that cannot be opened fails the start, not a worker.
+    // Opened here, so that a database that cannot be opened fails the start, not a worker. A
+    // pool of one each: a worker runs one request at a time, so its connection is never
+    // contended.
     let connections = (0..workers)
-        .map(|_| app.database().connect())
+        .map(|_| app.database().pool(1))
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(io::Error::other)?;
     let mut server = Server {
@@ -138,7 +140,7 @@ impl Drop for Server {
 type Reply = tiny_http::Response<io::Cursor<Vec<u8>>>;
 
 /// Answers one request. A panic in it (a resolver's) costs that request a 500, not the worker.
-fn answer(app: &App, connection: &Connection, mut request: Request) {
+fn answer(app: &App, connection: &Pool, mut request: Request) {
     let reply = catch_unwind(AssertUnwindSafe(|| route(app, connection, &mut request)))
         .unwrap_or_else(|_| refusal(500, "the server failed while running this request"));
     // A client that went away cannot be told anything.
@@ -151,7 +153,7 @@ fn answer(app: &App, connection: &Connection, mut request: Request) {
 /// - `POST /graphql`: a GraphQL request as the standard JSON body.
 ///
 /// Anything else gets a GraphQL error with its status.
-fn route(app: &App, connection: &Connection, request: &mut Request) -> Reply {
+fn route(app: &App, connection: &Pool, request: &mut Request) -> Reply {
     let path = request
         .url()
         .split('?')
@@ -180,7 +182,7 @@ fn route(app: &App, connection: &Connection, request: &mut Request) -> Reply {
 ///
 /// There is no time budget, which the async demo has: a synchronous request cannot be stopped
 /// from outside its thread, so a worker runs each request to its end.
-fn graphql(app: &App, connection: &Connection, request: &mut Request) -> Reply {
+fn graphql(app: &App, connection: &Pool, request: &mut Request) -> Reply {
     if !is_json(request.headers()) {
         let got = find(request.headers(), "content-type").unwrap_or("none");
         let why = format!(

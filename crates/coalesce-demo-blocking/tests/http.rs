@@ -378,7 +378,7 @@ fn a_failing_batch_reaches_the_caller_with_the_databases_own_message() {
     let served = Served::start(Mode::Batched);
     served
         .db
-        .connect()
+        .pool(1)
         .unwrap()
         .lock()
         .execute_batch("DROP TABLE albums")

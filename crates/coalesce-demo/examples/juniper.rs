@@ -7,8 +7,6 @@
 //! with its SQL statement count: 2 and 21, as with async-graphql.
 
 use coalesce_demo::model::{Message, User};
-use coalesce_demo::queries::Queries;
-use coalesce_demo::store::RequestStore;
 use coalesce_demo::{Database, Mode, Source};
 use juniper::{
     EmptyMutation, EmptySubscription, FieldResult, ID, RootNode, Variables, graphql_object,
@@ -83,11 +81,7 @@ async fn execute(
     query: &str,
 ) -> Result<(serde_json::Value, u64), String> {
     let schema = Schema::new(Query, EmptyMutation::new(), EmptySubscription::new());
-    let context = Context(Source::new(
-        RequestStore::new(Queries::new(db.clone())),
-        mode,
-        None,
-    ));
+    let context = Context(Source::new(db.request_store(), mode, None));
     let (data, errors) = juniper::execute(query, None, &schema, &Variables::new(), &context)
         .await
         .map_err(|e| e.to_string())?;

@@ -6,7 +6,6 @@ use crate::database::Database;
 use crate::expansion::{self, MAX_EXPANDED_SELECTIONS};
 use crate::loaders::SharedCache;
 use crate::model::Id;
-use crate::queries::Queries;
 use crate::schema::{self, DemoSchema, Viewer};
 use crate::source::Mode;
 use crate::store::RequestStore;
@@ -71,7 +70,7 @@ impl App {
     pub async fn execute(&self, mut request: Request, viewer: Option<Id>) -> Response {
         // The request's statement count, which its loaders (built by the schema's extension from
         // the request's data) and its naive fields share.
-        let store = RequestStore::new(Queries::new(self.db.clone()));
+        let store = self.db.request_store();
         if let Err(refused) = expansion::check(&mut request, MAX_EXPANDED_SELECTIONS) {
             return with_cost(Response::from_errors(vec![refused]), &store);
         }

@@ -1,30 +1,80 @@
 //! The database the demo serves: embedded SQLite by default, PostgreSQL on request; created and
 //! seeded at start.
+//!
+//! SQLite is served through rusqlite, its statements run on the request's own task (see
+//! [`sqlite`] for why, and for the limit of it); PostgreSQL through sqlx, whose
+//! statements are awaited.
 
-use std::hash::{BuildHasher, RandomState};
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{ConnectOptions, Connection, PgPool, QueryBuilder, SqlitePool};
+use sqlx::{PgPool, QueryBuilder};
 
-use crate::seed;
 use crate::statements::CREATE_TABLES;
+use crate::store::RequestStore;
+use crate::{postgres, seed, sqlite};
 
-/// A connection pool to one of the two supported databases.
+/// The database requests run on: a pool of connections to one of the two supported databases.
 ///
 /// Cheap to clone (the pools are `Arc`s). The two databases differ in how a statement takes a
-/// list of keys ([`Queries`](crate::queries::Queries) deals with that) and in how many keys one
-/// statement can take ([`Database::max_keys_per_statement`]).
+/// list of keys, and so in how many keys one statement can take
+/// ([`Store::max_keys_per_statement`](crate::store::Store::max_keys_per_statement)): each has
+/// its own store (see [`Database::request_store`]).
 #[derive(Clone, Debug)]
 pub enum Database {
     /// SQLite: a file in WAL mode, or a named in-memory database that outlives any of the pool's
     /// connections (see [`Database::open`]).
-    Sqlite(SqlitePool),
+    Sqlite(sqlite::Pool),
     /// PostgreSQL.
     Postgres(PgPool),
+}
+
+/// Why a database could not be opened or identified.
+#[derive(Debug)]
+pub enum Error {
+    /// The URL names no database the demo serves.
+    UnsupportedUrl(String),
+    /// SQLite's own error.
+    Sqlite(rusqlite::Error),
+    /// PostgreSQL's, or sqlx's.
+    Postgres(sqlx::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::UnsupportedUrl(url) => write!(
+                f,
+                "unsupported database URL `{url}`: expected postgres://… or sqlite:…, \
+                 or no URL for an in-memory SQLite database"
+            ),
+            Error::Sqlite(error) => error.fmt(f),
+            Error::Postgres(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::UnsupportedUrl(_) => None,
+            Error::Sqlite(error) => Some(error),
+            Error::Postgres(error) => Some(error),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Sqlite(error)
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Error::Postgres(error)
+    }
 }
 
 /// How long a request waits for a PostgreSQL connection before it fails.
@@ -36,51 +86,9 @@ pub enum Database {
 /// coalesce-reliability's `postgres_restart` test.
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Connections per SQLite pool.
-///
-/// More than one, so that a slow or cancelled statement does not hold every request up; few,
-/// because SQLite runs one writer at a time and the machine's cores bound the readers.
-const SQLITE_CONNECTIONS: u32 = 4;
-
-/// Rows a SQLite connection's thread may hand over before it waits for the request to take them.
-///
-/// sqlx runs each SQLite connection on a thread of its own and sends every row through a bounded
-/// channel. At its default of 50, a statement of more rows (`bands` reads 100 bands, then 200
-/// albums) fills the channel, and from then on the two threads take turns row by row, a futex
-/// wait and wake each. The channel grows only as rows come, so a bound above the demo's largest
-/// result (700 friend rows) costs a small statement nothing.
-const SQLITE_ROW_BUFFER: usize = 1024;
-
-/// Random per process: it names this process's in-memory databases, which no other process can
-/// open, so that two processes never take theirs for the same data (see [`Database::identity`]).
-/// std's `RandomState` is seeded by the operating system's random source.
-static PROCESS_NONCE: LazyLock<String> =
-    LazyLock::new(|| format!("{:016x}", RandomState::new().hash_one(std::process::id())));
-
 /// SQLite's default limit on bound parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`, since
 /// SQLite 3.32). A `WHERE id IN (...)` binds one parameter per key, so no batch may be larger.
 pub const SQLITE_MAX_PARAMETERS: usize = 32_766;
-
-/// Runs `$body` with `$pool` bound to whichever pool `$db` holds.
-///
-/// sqlx types statements by database, so a statement that reads the same on both is written once
-/// here and compiled once per database.
-macro_rules! with_pool {
-    ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::database::Database::Sqlite($pool) => $body,
-            $crate::database::Database::Postgres($pool) => $body,
-        }
-    };
-}
-pub(crate) use with_pool;
-
-/// The file of a SQLite connection's main database: empty for an in-memory database.
-async fn main_file(connection: &mut sqlx::SqliteConnection) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-        .fetch_one(connection)
-        .await
-}
 
 /// Inserts every row of `$rows` with one statement, `$bind` pushing one row's values; rows that
 /// already exist are left alone.
@@ -95,96 +103,77 @@ macro_rules! insert_rows {
     }};
 }
 
+/// The SQLite location a `sqlite:` URL names, as sqlx reads such URLs: the path after
+/// `sqlite://` or `sqlite:`, and its query parameters (`?mode=ro`, `?mode=memory`, ...) as
+/// those of a `file:` URI.
+fn sqlite_location(url: &str) -> String {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    match rest.split_once('?') {
+        Some(_) if rest.starts_with("file:") => rest.to_owned(),
+        Some((path, params)) => format!("file:{path}?{params}"),
+        None => rest.to_owned(),
+    }
+}
+
+/// Connections per SQLite pool: one per worker thread of the runtime that opens the database,
+/// so that a statement hardly ever waits for a connection (see [`sqlite::Pool`]).
+fn sqlite_connections() -> usize {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => runtime.metrics().num_workers(),
+        Err(_) => std::thread::available_parallelism().map_or(1, usize::from),
+    }
+}
+
 impl Database {
     /// Connects to `url` (`postgres://…`, `postgresql://…` or `sqlite:…`), or to a fresh in-memory
     /// SQLite database when there is none (or when the `sqlite:` URL names an in-memory one, such
     /// as `sqlite::memory:`); creates the tables if missing and seeds them if empty.
     ///
-    /// Requests never depend on one connection surviving: any of the pool's connections may be
-    /// closed (sqlx closes one whose request was cancelled at the wrong moment) and replaced, and
-    /// the next request sees the same data. An in-memory database is a named, shared-cache one
-    /// that a connection outside the pool keeps alive for as long as the pool lives; a file is
-    /// switched to WAL mode, so that readers do not wait for a writer.
-    pub async fn open(url: Option<&str>) -> Result<Self, sqlx::Error> {
+    /// SQLite gets a [`sqlite::Pool`] of one connection per worker thread of the runtime that
+    /// opens it. An in-memory database is a named, shared-cache one that a connection outside
+    /// the pool keeps alive for as long as the pool lives; a file is switched to WAL mode, so
+    /// that readers do not wait for a writer. A cancelled request never changes what the next
+    /// one sees: its statements ran whole, each when it was called.
+    ///
+    /// ```
+    /// use coalesce_demo::Database;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let db = Database::open(Some("sqlite::memory:")).await?;
+    /// assert_eq!(db.kind(), "SQLite");
+    /// let store = db.request_store();
+    /// assert_eq!(store.all_bands().await?.len(), 100);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(url: Option<&str>) -> Result<Self, Error> {
         let db = match url {
-            None => Self::in_memory().await?,
+            None => sqlite::Database::in_memory()?,
             Some(url) if url.starts_with("postgres:") || url.starts_with("postgresql:") => {
-                Database::Postgres(
-                    PgPoolOptions::new()
-                        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-                        .connect(url)
-                        .await?,
-                )
+                let pool = PgPoolOptions::new()
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+                    .connect(url)
+                    .await?;
+                create_and_seed(&pool).await?;
+                return Ok(Database::Postgres(pool));
             }
-            Some(url) if url.starts_with("sqlite:") => Self::sqlite_url(url).await?,
-            Some(url) => {
-                return Err(sqlx::Error::Configuration(
-                    format!(
-                        "unsupported database URL `{url}`: expected postgres://… or sqlite:…, \
-                         or no URL for an in-memory SQLite database"
-                    )
-                    .into(),
-                ));
-            }
+            Some(url) if url.starts_with("sqlite:") => sqlite::Database::at(&sqlite_location(url))?,
+            Some(url) => return Err(Error::UnsupportedUrl(url.to_owned())),
         };
-        db.create_tables().await?;
-        db.seed_if_empty().await?;
-        Ok(db)
+        Ok(Database::Sqlite(db.pool(sqlite_connections())?))
     }
 
-    /// A fresh in-memory database of this process.
-    ///
-    /// An in-memory SQLite database lives as long as one connection to it is open: on a private
-    /// one, the pool replacing a closed connection would start an empty database. So the database
-    /// is named and opened in shared-cache mode, which lets every connection of the process open
-    /// it by name, and one connection the pool does not own holds it open. That connection is
-    /// captured by the pool's `after_connect` hook, which does nothing with it: the pool can never
-    /// close it, and it is closed, freeing the database, when the last clone of the pool goes.
-    ///
-    /// Shared cache locks tables: a statement that meets another connection's lock waits for it
-    /// (sqlx waits on SQLite's unlock notification) rather than failing with `SQLITE_LOCKED`.
-    async fn in_memory() -> Result<Self, sqlx::Error> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "file:coalesce-demo-{}-{}",
-            *PROCESS_NONCE,
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let options = SqliteConnectOptions::new()
-            .filename(name)
-            .in_memory(true)
-            .shared_cache(true)
-            .row_buffer_size(SQLITE_ROW_BUFFER);
-        let keep_alive = options.connect().await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(SQLITE_CONNECTIONS)
-            .after_connect(move |_, _| {
-                let _database_stays_open = &keep_alive;
-                Box::pin(std::future::ready(Ok(())))
-            })
-            .connect_with(options)
-            .await?;
-        Ok(Database::Sqlite(pool))
-    }
-
-    /// The database of a `sqlite:` URL: a file, created if missing, or [`Database::in_memory`]
-    /// when the URL names an in-memory database, which is per process whatever its name.
-    async fn sqlite_url(url: &str) -> Result<Self, sqlx::Error> {
-        let options = url
-            .parse::<SqliteConnectOptions>()?
-            .create_if_missing(true)
-            .row_buffer_size(SQLITE_ROW_BUFFER);
-        let mut probe = options.connect().await?;
-        let file = main_file(&mut probe).await?;
-        probe.close().await?;
-        if file.is_empty() {
-            return Self::in_memory().await;
+    /// A fresh count of statements and rows on this database: the [`RequestStore`] of one
+    /// request, which its loaders and fields share.
+    pub fn request_store(&self) -> RequestStore {
+        match self {
+            Database::Sqlite(pool) => RequestStore::new(sqlite::Queries::new(pool.clone())),
+            Database::Postgres(pool) => RequestStore::new(postgres::Queries::new(pool.clone())),
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(SQLITE_CONNECTIONS)
-            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-            .await?;
-        Ok(Database::Sqlite(pool))
     }
 
     /// What tells this database's data apart from any other database's: the shared cache's
@@ -197,18 +186,9 @@ impl Database {
     ///   what PostgreSQL itself says about them: the cluster's system identifier, and the oids of
     ///   the database and of the schema the tables are in. Two servers behind the same address,
     ///   or a database or schema dropped and created again, are then different databases.
-    pub async fn identity(&self) -> Result<String, sqlx::Error> {
+    pub async fn identity(&self) -> Result<String, Error> {
         match self {
-            Database::Sqlite(pool) => {
-                let file = main_file(&mut *pool.acquire().await?).await?;
-                Ok(if file.is_empty() {
-                    let name = pool.connect_options().get_filename().display().to_string();
-                    format!("SQLite in-memory {name} of process {}", *PROCESS_NONCE)
-                } else {
-                    let path = std::fs::canonicalize(&file).unwrap_or_else(|_| file.into());
-                    format!("SQLite file {}", path.display())
-                })
-            }
+            Database::Sqlite(pool) => Ok(pool.database().identity()),
             Database::Postgres(pool) => {
                 let options = pool.connect_options();
                 let server = match options.get_socket() {
@@ -240,15 +220,6 @@ impl Database {
         }
     }
 
-    /// The most keys one `WHERE key IN (...)` statement may take: the size of the loaders' batches.
-    /// PostgreSQL binds the whole list as one array parameter, so only SQLite has a limit.
-    pub fn max_keys_per_statement(&self) -> usize {
-        match self {
-            Database::Sqlite(_) => SQLITE_MAX_PARAMETERS,
-            Database::Postgres(_) => usize::MAX,
-        }
-    }
-
     /// `"SQLite"` or `"PostgreSQL"`, for the start-up banner.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -256,62 +227,82 @@ impl Database {
             Database::Postgres(_) => "PostgreSQL",
         }
     }
+}
 
-    async fn create_tables(&self) -> Result<(), sqlx::Error> {
-        with_pool!(self, |pool| {
-            sqlx::raw_sql(CREATE_TABLES).execute(pool).await?;
-        });
-        Ok(())
+/// Creates the tables if missing, and inserts the demo's rows unless there already are users: a
+/// PostgreSQL database that holds data is served as it is. `ON CONFLICT DO NOTHING` lets two
+/// servers starting on the same empty database both succeed.
+async fn create_and_seed(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(CREATE_TABLES).execute(pool).await?;
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await?;
+    if users > 0 {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    insert_rows!(
+        tx,
+        "users (id, name, best_friend_id)",
+        seed::users(),
+        |row, u| row
+            .push_bind(u.id)
+            .push_bind(u.name)
+            .push_bind(u.best_friend_id)
+    );
+    insert_rows!(
+        tx,
+        "friendships (user_id, friend_id)",
+        seed::friendships(),
+        |row, f| row.push_bind(f.0).push_bind(f.1)
+    );
+    insert_rows!(
+        tx,
+        "messages (id, message, poster_id)",
+        seed::messages(),
+        |row, m| row
+            .push_bind(m.id)
+            .push_bind(m.message)
+            .push_bind(m.poster_id)
+    );
+    insert_rows!(tx, "bands (id, name)", seed::bands(), |row, b| row
+        .push_bind(b.id)
+        .push_bind(b.name));
+    insert_rows!(
+        tx,
+        "albums (id, band_id, title)",
+        seed::albums(),
+        |row, a| row.push_bind(a.id).push_bind(a.band_id).push_bind(a.title)
+    );
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[test]
+    fn a_sqlite_url_names_the_location_sqlx_would_open() {
+        assert_eq!(sqlite_location("sqlite:demo.db"), "demo.db");
+        assert_eq!(sqlite_location("sqlite:///tmp/demo.db"), "/tmp/demo.db");
+        assert_eq!(sqlite_location("sqlite::memory:"), ":memory:");
+        assert_eq!(
+            sqlite_location("sqlite:demo.db?mode=ro"),
+            "file:demo.db?mode=ro"
+        );
+        assert_eq!(
+            sqlite_location("sqlite:file:x?mode=memory&cache=shared"),
+            "file:x?mode=memory&cache=shared"
+        );
     }
 
-    /// Inserts the demo's rows unless there already are users: a PostgreSQL database that holds
-    /// data is served as it is. `ON CONFLICT DO NOTHING` lets two servers starting on the same
-    /// empty database both succeed.
-    async fn seed_if_empty(&self) -> Result<(), sqlx::Error> {
-        let (users,): (i64,) = with_pool!(self, |pool| {
-            sqlx::query_as("SELECT COUNT(*) FROM users")
-                .fetch_one(pool)
-                .await
-        })?;
-        if users > 0 {
-            return Ok(());
-        }
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            insert_rows!(
-                tx,
-                "users (id, name, best_friend_id)",
-                seed::users(),
-                |row, u| row
-                    .push_bind(u.id)
-                    .push_bind(u.name)
-                    .push_bind(u.best_friend_id)
-            );
-            insert_rows!(
-                tx,
-                "friendships (user_id, friend_id)",
-                seed::friendships(),
-                |row, f| row.push_bind(f.0).push_bind(f.1)
-            );
-            insert_rows!(
-                tx,
-                "messages (id, message, poster_id)",
-                seed::messages(),
-                |row, m| row
-                    .push_bind(m.id)
-                    .push_bind(m.message)
-                    .push_bind(m.poster_id)
-            );
-            insert_rows!(tx, "bands (id, name)", seed::bands(), |row, b| row
-                .push_bind(b.id)
-                .push_bind(b.name));
-            insert_rows!(
-                tx,
-                "albums (id, band_id, title)",
-                seed::albums(),
-                |row, a| row.push_bind(a.id).push_bind(a.band_id).push_bind(a.title)
-            );
-            tx.commit().await
-        })
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sqlite_statement_has_run_before_its_future_is_polled() {
+        let store = Database::open(None).await.unwrap().request_store();
+        let users = store.users(&[1, 2]).now_or_never().expect("ready at once");
+        assert_eq!(users.unwrap().len(), 2);
+        assert_eq!((store.count(), store.rows()), (1, 2));
     }
 }

@@ -24,7 +24,8 @@
 //! - [`loaders`]: the batch functions, one per key the schema follows, and
 //!   [`friend_pages`], the one that pages (behind [`friends_connection`]);
 //! - [`store`]: the tables as a request reads them, whatever the driver;
-//! - [`queries`]: that store on sqlx, its statements and rows counted per request;
+//! - [`sqlite`] and [`postgres`]: that store on rusqlite, its statements run as they are called,
+//!   and on sqlx, its statements awaited; both count statements and rows per request;
 //! - [`database`], [`seed`] and [`model`]: the tables, their deterministic rows, and the row types.
 
 #![warn(missing_docs)]
@@ -38,11 +39,12 @@ pub mod friends_connection;
 pub mod limits;
 pub mod loaders;
 pub mod model;
-pub mod queries;
+pub mod postgres;
 pub mod schema;
 pub mod seed;
 pub mod server;
 pub mod source;
+pub mod sqlite;
 pub mod statements;
 pub mod store;
 

@@ -41,21 +41,19 @@ pub fn build(mode: Mode, shared: Option<SharedCache>) -> DemoSchema {
 /// of your own before [`finish`](SchemaBuilder::finish).
 ///
 /// Each request brings its [`RequestStore`] in its data: the schema runs on whatever store that
-/// is (sqlx here, rusqlite in `coalesce-demo-blocking`). In [`Mode::Batched`] the
-/// [`LoaderExtension`] gives every request fresh loaders over its store (behind `shared`, if
+/// is (rusqlite or sqlx, on tokio here or on a thread of `coalesce-demo-blocking`). In
+/// [`Mode::Batched`] the [`LoaderExtension`] gives every request fresh loaders over its store (behind `shared`, if
 /// given), and its response reports what they did in `extensions.dataloader`.
 ///
 /// ```
 /// use async_graphql::{Request, extensions::Analyzer};
-/// use coalesce_demo::queries::Queries;
-/// use coalesce_demo::store::RequestStore;
 /// use coalesce_demo::{Database, Mode, schema};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 /// // Adds each response's complexity and depth to its `extensions`.
 /// let schema = schema::builder(Mode::Batched, None).extension(Analyzer).finish();
-/// let store = RequestStore::new(Queries::new(Database::open(None).await?));
+/// let store = Database::open(None).await?.request_store();
 /// let request = Request::new("{ messages { poster { name } } }").data(store.clone());
 /// let response = schema.execute(request).await;
 /// assert_eq!(response.extensions["analyzer"].clone().into_json()?["depth"], 3);

@@ -21,8 +21,6 @@ use crate::connections;
 use crate::limits::{Limits, MAX_BODY_BYTES, MAX_HEADER_BYTES};
 use crate::loaders::{self, UserLoader};
 use crate::model::{Id, User};
-use crate::queries::Queries;
-use crate::store::RequestStore;
 
 /// The header that names the caller, whom `me` resolves to.
 pub const USER_HEADER: &str = "x-user-id";
@@ -287,10 +285,7 @@ async fn api_users(
         .collect::<Result<Vec<Id>, String>>()
         .map_err(|why| refuse(StatusCode::BAD_REQUEST, why))?;
     let app = &served.app;
-    let loaders = loaders::per_request(
-        &RequestStore::new(Queries::new(app.database().clone())),
-        app.shared_cache(),
-    );
+    let loaders = loaders::per_request(&app.database().request_store(), app.shared_cache());
     let users = loaders
         .get::<UserLoader>()
         .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?

@@ -1,11 +1,12 @@
 //! [`Store`]: the demo's tables as one request reads them, whatever the driver underneath.
 //!
 //! The schema, the [`Source`](crate::Source) and the [loaders](crate::loaders) are written once
-//! against this trait, and each server brings its own implementation: this crate's
-//! [`Queries`](crate::queries::Queries) on sqlx (SQLite or PostgreSQL, awaited on tokio), and
-//! `coalesce-demo-blocking`'s on rusqlite, whose futures are ready when they are first polled
-//! because the statement has already run on the caller's thread. Both run the same SQL
-//! ([`statements`](crate::statements)), so a query costs the same statements on either.
+//! against this trait, and each database brings its own implementation:
+//! [`sqlite::Queries`](crate::sqlite::Queries) on rusqlite, shared by both demos, whose futures
+//! are ready when they are first polled because the statement has already run on the caller's
+//! thread, and [`postgres::Queries`](crate::postgres::Queries) on sqlx, awaited on tokio. Both
+//! run the same SQL ([`statements`](crate::statements)), so a query costs the same statements on
+//! either.
 //!
 //! # Why a trait object and not a type parameter
 //!
@@ -79,13 +80,12 @@ pub trait Store: Send + Sync + 'static {
 /// request's data. Cheap to clone.
 ///
 /// ```
-/// use coalesce_demo::Database;
-/// use coalesce_demo::queries::Queries;
+/// use coalesce_demo::sqlite::{Database, Queries};
 /// use coalesce_demo::store::RequestStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-/// let store = RequestStore::new(Queries::new(Database::open(None).await?));
+/// let store = RequestStore::new(Queries::new(Database::in_memory()?.pool(1)?));
 /// let users = store.users(&[2, 1, 1000]).await?;
 /// assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 2]);
 /// assert_eq!(store.count(), 1);

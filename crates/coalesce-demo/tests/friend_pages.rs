@@ -226,8 +226,7 @@ macro_rules! friend_pages {
         $(#[$ignore])?
         async fn a_batch_larger_than_sqlite_can_bind_is_split_into_statements() {
             let demo = Demo::start($backend).await;
-            use coalesce_demo::store::Store;
-            let queries = coalesce_demo::queries::Queries::new(demo.db.clone());
+            let queries = demo.db.request_store();
             let users: Vec<Id> = (1..=40_000).collect();
             let args = coalesce_loader::page::PageArgs::first(1);
             let rows = queries.friend_pages(&users, &args).await.unwrap();

@@ -1,13 +1,11 @@
 //! Batches larger than a statement can take.
 
 use coalesce_demo::loaders::{self, UserLoader};
-use coalesce_demo::queries::Queries;
-use coalesce_demo::store::RequestStore;
 use coalesce_demo::{Database, database::SQLITE_MAX_PARAMETERS};
 
 #[tokio::test]
 async fn load_many_beyond_sqlites_parameter_limit_is_split_and_answered() {
-    let store = RequestStore::new(Queries::new(Database::open(None).await.unwrap()));
+    let store = Database::open(None).await.unwrap().request_store();
     let loaders = loaders::per_request(&store, None);
     let users = loaders.get::<UserLoader>().unwrap();
     let ids = 1..=(SQLITE_MAX_PARAMETERS as i64 + 1);

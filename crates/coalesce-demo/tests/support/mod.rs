@@ -104,10 +104,14 @@ impl Demo {
     /// Runs one statement on the demo's database, behind the server's back.
     pub async fn execute(&self, sql: &str) {
         match &self.db {
-            Database::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
-            Database::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            Database::Sqlite(pool) => pool.lock().execute_batch(sql).expect("statement runs"),
+            Database::Postgres(pool) => {
+                sqlx::raw_sql(sql)
+                    .execute(pool)
+                    .await
+                    .expect("statement runs");
+            }
         }
-        .expect("statement runs");
     }
 }
 

@@ -1,31 +1,30 @@
-//! [`Queries`]: the demo's [`Store`] on sqlx, SQLite or PostgreSQL. Every statement a request
+//! [`Queries`]: the demo's [`Store`] on PostgreSQL, through sqlx. Every statement a request
 //! runs, counted with the rows it returned: the `sqlQueries` and `sqlRows` of a response.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use coalesce_loader::page::PageArgs;
 use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, QueryBuilder};
+use sqlx::{FromRow, PgPool};
 
-use crate::database::{Database, with_pool};
+use crate::friend_pages;
 use crate::model::{Album, Band, Id, Message, User};
 use crate::statements::{
-    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIENDS_BY_USER, MESSAGES,
-    MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
+    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
+    MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
 use crate::store::{Error, Fetch, Store};
-use coalesce_loader::page::PageArgs;
 
-/// The database as one request sees it, through sqlx: each [`Store`] method runs exactly one
-/// statement (the page statement: one per bind limit's worth of keys) and counts it, and the
-/// rows it returned.
+/// The database as one request sees it, through sqlx's PostgreSQL pool: each [`Store`] method
+/// runs exactly one statement, awaited, and counts it and the rows it returned. The keys of a
+/// statement are bound as one array, so none is ever split.
 ///
 /// Built per request and handed to every loader and resolver of that request, so the counts are
 /// that request's alone, whichever of them ran the statements. Clones share the counts.
 #[derive(Clone, Debug)]
 pub struct Queries {
-    db: Database,
+    pool: PgPool,
     statements: Arc<AtomicU64>,
     rows: Arc<AtomicU64>,
 }
@@ -34,25 +33,17 @@ type UserRow = (Id, String, Option<Id>);
 type MessageRow = (Id, String, Option<Id>);
 type BandRow = (Id, String);
 type AlbumRow = (Id, Id, String);
+/// A row of [`FRIEND_PAGES`]: the user's id, then the friend's row.
+type FriendRow = (Id, Id, String, Option<Id>);
 
 impl Queries {
-    /// A fresh count on `db`.
-    pub fn new(db: Database) -> Self {
+    /// A fresh count on `pool`.
+    pub fn new(pool: PgPool) -> Self {
         Queries {
-            db,
+            pool,
             statements: Arc::default(),
             rows: Arc::default(),
         }
-    }
-
-    /// The database these statements run on.
-    pub fn database(&self) -> &Database {
-        &self.db
-    }
-
-    /// How many statements have run so far.
-    pub fn count(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
     }
 }
 
@@ -66,7 +57,8 @@ impl Store for Queries {
     }
 
     fn max_keys_per_statement(&self) -> usize {
-        self.db.max_keys_per_statement()
+        // The whole list is one array parameter.
+        usize::MAX
     }
 
     fn all_users(&self) -> Fetch<'_, Vec<User>> {
@@ -126,15 +118,13 @@ impl Store for Queries {
     fn rename_user<'a>(&'a self, id: Id, name: &'a str) -> Fetch<'a, Option<User>> {
         Box::pin(async move {
             self.count_statement();
-            let row: Option<UserRow> = with_pool!(&self.db, |pool| {
-                sqlx::query_as(
-                    "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
-                )
-                .bind(name)
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-            });
+            let row: Option<UserRow> = sqlx::query_as(
+                "UPDATE users SET name = $1 WHERE id = $2 RETURNING id, name, best_friend_id",
+            )
+            .bind(name)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
             self.rows.fetch_add(row.is_some().into(), Ordering::Relaxed);
             Ok(row.map(user))
         })
@@ -143,12 +133,12 @@ impl Store for Queries {
 
 impl Queries {
     /// Counts a statement about to run.
-    pub(crate) fn count_statement(&self) {
+    fn count_statement(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts the rows a statement returned, and makes a value of each with `into`.
-    pub(crate) fn count_rows<R, T>(&self, rows: Vec<R>, into: impl FnMut(R) -> T) -> Vec<T> {
+    fn count_rows<R, T>(&self, rows: Vec<R>, into: impl FnMut(R) -> T) -> Vec<T> {
         self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
         rows.into_iter().map(into).collect()
     }
@@ -156,18 +146,15 @@ impl Queries {
     /// Runs `sql` and makes a value of each row with `into`.
     async fn fetch_all<R, T>(&self, sql: String, into: fn(R) -> T) -> Result<Vec<T>, Error>
     where
-        R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         self.count_statement();
-        let rows: Vec<R> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
-            .fetch_all(pool)
-            .await?);
+        let rows: Vec<R> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
         Ok(self.count_rows(rows, into))
     }
 
-    /// Runs `query` for all of `keys` in one statement, and makes a value of each row with
-    /// `into`: `key IN ($1, $2, …)` on SQLite, one bound parameter per key; `key = ANY($1)` on
-    /// PostgreSQL, the keys bound as one array.
+    /// Runs `query` for all of `keys` in one statement, `key = ANY($1)` with the keys bound as
+    /// one array, and makes a value of each row with `into`.
     async fn fetch_by_keys<R, T>(
         &self,
         query: &ByKeys,
@@ -175,7 +162,7 @@ impl Queries {
         into: fn(R) -> T,
     ) -> Result<Vec<T>, Error>
     where
-        R: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin,
+        R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
     {
         if keys.is_empty() {
             return Ok(Vec::new());
@@ -186,22 +173,40 @@ impl Queries {
             key,
             order_by,
         } = query;
-        let rows: Vec<R> = match &self.db {
-            Database::Sqlite(pool) => {
-                let mut sql = QueryBuilder::new(format!("{select} WHERE {key} IN ("));
-                let mut list = sql.separated(", ");
-                for id in keys {
-                    list.push_bind(id);
-                }
-                sql.push(format!(") ORDER BY {order_by}"));
-                sql.build_query_as().fetch_all(pool).await?
-            }
-            Database::Postgres(pool) => {
-                let sql = format!("{select} WHERE {key} = ANY($1) ORDER BY {order_by}");
-                sqlx::query_as(&sql).bind(keys).fetch_all(pool).await?
-            }
-        };
+        let sql = format!("{select} WHERE {key} = ANY($1) ORDER BY {order_by}");
+        let rows: Vec<R> = sqlx::query_as(&sql)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(self.count_rows(rows, into))
+    }
+
+    /// The store's [`friend_pages`](crate::store::Store::friend_pages): one statement for all
+    /// the users, whose ids are bound as one array (3 of PostgreSQL's 65 535 parameters); the
+    /// extra friend per user only tells that a next page exists
+    /// ([`Pages::insert_rows`](coalesce_loader::page::Pages::insert_rows) lines them up).
+    async fn fetch_friend_pages(
+        &self,
+        user_ids: &[Id],
+        args: &PageArgs,
+    ) -> Result<Vec<(Id, User)>, Error> {
+        let (after, limit) = friend_pages::bounds(args)?;
+        self.count_statement();
+        let (after_at, limit_at) = match after {
+            Some(_) => (Some("$2"), "$3"),
+            None => (None, "$2"),
+        };
+        let sql = FRIEND_PAGES.lateral("$1", after_at, limit_at);
+        let mut query = sqlx::query_as(&sql).bind(user_ids);
+        if let Some(after) = after {
+            query = query.bind(after);
+        }
+        let rows: Vec<FriendRow> = query.bind(limit).fetch_all(&self.pool).await?;
+        Ok(
+            self.count_rows(rows, |(user_id, id, name, best_friend_id)| {
+                (user_id, user((id, name, best_friend_id)))
+            }),
+        )
     }
 }
 

@@ -1,53 +1,54 @@
-//! [`Queries`]: the demo's [`Store`] on rusqlite. Every statement the server runs for a request,
-//! synchronously and counted with the rows it returned: the `sqlQueries` and `sqlRows` of a
-//! response. The statements are the async demo's, on SQLite.
+//! [`Queries`]: the demo's [`Store`] on rusqlite. Every statement a request runs, synchronously
+//! and counted with the rows it returned: the `sqlQueries` and `sqlRows` of a response.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use coalesce_demo::database::SQLITE_MAX_PARAMETERS;
-use coalesce_demo::friend_pages::{self, SQLITE_USERS_PER_PAGE_STATEMENT};
-use coalesce_demo::model::{Album, Band, Id, Message, User};
-use coalesce_demo::statements::{
-    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
-    MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID, sqlite_keys,
-};
-use coalesce_demo::store::{Error, Fetch, Store};
 use coalesce_loader::page::PageArgs;
 use rusqlite::{Row, params_from_iter};
 
-use crate::database::Connection;
+use super::Pool;
+use crate::database::SQLITE_MAX_PARAMETERS;
+use crate::friend_pages::{self, SQLITE_USERS_PER_PAGE_STATEMENT};
+use crate::model::{Album, Band, Id, Message, User};
+use crate::statements::{
+    ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
+    MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID, sqlite_keys,
+};
+use crate::store::{Error, Fetch, Store};
 
 /// The database as one request sees it, through rusqlite: each [`Store`] method runs exactly one
-/// statement (the page statement: one per bind limit's worth of keys), synchronously, before it
-/// returns its (ready) future, and counts it and the rows it returned.
+/// statement (the page statement: one per bind limit's worth of keys), synchronously on any free
+/// connection of its [`Pool`], before it returns its (ready) future, and counts it and the rows
+/// it returned.
 ///
 /// Built per request and handed to every loader and resolver of that request, so the counts are
 /// that request's alone, whichever of them ran the statements. Clones share the counts.
 ///
 /// ```
+/// use coalesce_demo::sqlite::{Database, Queries};
 /// use coalesce_demo::store::Store;
-/// use coalesce_demo_blocking::{Database, Queries};
+/// use futures_util::FutureExt;
 ///
-/// let queries = Queries::new(Database::in_memory()?.connect()?);
+/// let queries = Queries::new(Database::in_memory()?.pool(1)?);
 /// // Ready at once: the statement ran when `users` was called.
-/// let users = futures::executor::block_on(queries.users(&[2, 1, 1000]))?;
+/// let users = queries.users(&[2, 1, 1000]).now_or_never().expect("ready")?;
 /// assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), [1, 2]);
 /// assert_eq!(queries.count(), 1);
 /// # Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Queries {
-    connection: Connection,
+    pool: Pool,
     statements: Arc<AtomicU64>,
     rows: Arc<AtomicU64>,
 }
 
 impl Queries {
-    /// A fresh count on `connection`.
-    pub fn new(connection: Connection) -> Self {
+    /// A fresh count on `pool`.
+    pub fn new(pool: Pool) -> Self {
         Queries {
-            connection,
+            pool,
             statements: Arc::default(),
             rows: Arc::default(),
         }
@@ -144,7 +145,7 @@ impl Store for Queries {
 impl Queries {
     fn rename(&self, id: Id, name: &str) -> rusqlite::Result<Option<User>> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let connection = self.connection.lock();
+        let connection = self.pool.lock();
         let mut statement = connection.prepare_cached(
             "UPDATE users SET name = ?1 WHERE id = ?2 RETURNING id, name, best_friend_id",
         )?;
@@ -183,7 +184,7 @@ impl Queries {
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        let connection = self.connection.lock();
+        let connection = self.pool.lock();
         // Cached: a level of a query sends the same statement on every request.
         let mut statement = connection.prepare_cached(sql)?;
         let rows: Vec<T> = statement
