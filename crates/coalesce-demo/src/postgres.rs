@@ -1,9 +1,6 @@
 //! [`Queries`]: the demo's [`Store`] on PostgreSQL, through sqlx. Every statement a request
 //! runs, counted with the rows it returned: the `sqlQueries` and `sqlRows` of a response.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use coalesce_loader::page::PageArgs;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool};
@@ -14,19 +11,18 @@ use crate::statements::{
     ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
     MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID,
 };
-use crate::store::{Error, Fetch, Store};
+use crate::store::{Cost, Error, Fetch, Store};
 
 /// The database as one request sees it, through sqlx's PostgreSQL pool: each [`Store`] method
 /// runs exactly one statement, awaited, and counts it and the rows it returned. The keys of a
 /// statement are bound as one array, so none is ever split.
 ///
-/// Built per request and handed to every loader and resolver of that request, so the counts are
-/// that request's alone, whichever of them ran the statements. Clones share the counts.
+/// Built per request and handed to every loader and resolver of that request, whose clones
+/// share its [`Cost`]: the counts are that request's alone.
 #[derive(Clone, Debug)]
 pub struct Queries {
     pool: PgPool,
-    statements: Arc<AtomicU64>,
-    rows: Arc<AtomicU64>,
+    cost: Cost,
 }
 
 type UserRow = (Id, String, Option<Id>);
@@ -41,19 +37,14 @@ impl Queries {
     pub fn new(pool: PgPool) -> Self {
         Queries {
             pool,
-            statements: Arc::default(),
-            rows: Arc::default(),
+            cost: Cost::default(),
         }
     }
 }
 
 impl Store for Queries {
-    fn count(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
-    }
-
-    fn rows(&self) -> u64 {
-        self.rows.load(Ordering::Relaxed)
+    fn cost(&self) -> &Cost {
+        &self.cost
     }
 
     fn max_keys_per_statement(&self) -> usize {
@@ -125,7 +116,7 @@ impl Store for Queries {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-            self.rows.fetch_add(row.is_some().into(), Ordering::Relaxed);
+            self.cost.returned(row.is_some().into());
             Ok(row.map(user))
         })
     }
@@ -134,12 +125,12 @@ impl Store for Queries {
 impl Queries {
     /// Counts a statement about to run.
     fn count_statement(&self) {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.cost.statement();
     }
 
     /// Counts the rows a statement returned, and makes a value of each with `into`.
     fn count_rows<R, T>(&self, rows: Vec<R>, into: impl FnMut(R) -> T) -> Vec<T> {
-        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.cost.returned(rows.len());
         rows.into_iter().map(into).collect()
     }
 

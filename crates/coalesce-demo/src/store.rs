@@ -18,6 +18,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use coalesce_loader::page::PageArgs;
 
@@ -29,6 +30,27 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// A statement's answer, to be awaited.
 pub type Fetch<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
+/// The statements a store has run and the rows they returned. Its clones share the counts, so
+/// that a store built per request and handed to every loader and resolver of that request
+/// counts that request's statements alone, whichever of them ran them.
+#[derive(Clone, Debug, Default)]
+pub struct Cost {
+    statements: Arc<AtomicU64>,
+    rows: Arc<AtomicU64>,
+}
+
+impl Cost {
+    /// Counts one statement.
+    pub fn statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `rows` rows returned.
+    pub fn returned(&self, rows: usize) {
+        self.rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+}
+
 /// The tables as one request sees them. Each method runs exactly one statement (none for an
 /// empty list of keys) and adds it to [`Store::count`].
 ///
@@ -36,11 +58,17 @@ pub type Fetch<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + '
 /// the naive fields of that request share it, so the count is the request's own. Rows come in
 /// the order the statements give ([`statements`](crate::statements)), the same on every driver.
 pub trait Store: Send + Sync + 'static {
+    /// What the statements run so far have cost.
+    fn cost(&self) -> &Cost;
     /// How many statements have run so far.
-    fn count(&self) -> u64;
+    fn count(&self) -> u64 {
+        self.cost().statements.load(Ordering::Relaxed)
+    }
     /// How many rows those statements have returned: what a page's limit saves shows here, not
     /// in [`Store::count`].
-    fn rows(&self) -> u64;
+    fn rows(&self) -> u64 {
+        self.cost().rows.load(Ordering::Relaxed)
+    }
     /// The most keys one statement can bind, and so the largest batch a loader may send.
     fn max_keys_per_statement(&self) -> usize;
     /// Every user, by id.

@@ -1,9 +1,6 @@
 //! [`Queries`]: the demo's [`Store`] on rusqlite. Every statement a request runs, synchronously
 //! and counted with the rows it returned: the `sqlQueries` and `sqlRows` of a response.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use coalesce_loader::page::PageArgs;
 use rusqlite::{Row, params_from_iter};
 
@@ -15,15 +12,15 @@ use crate::statements::{
     ALBUMS_BY_BAND, BANDS, BANDS_BY_ID, ByKeys, FRIEND_IDS_BY_USER, FRIEND_PAGES, FRIENDS_BY_USER,
     MESSAGES, MESSAGES_BY_POSTER, USERS, USERS_BY_ID, sqlite_keys,
 };
-use crate::store::{Error, Fetch, Store};
+use crate::store::{Cost, Error, Fetch, Store};
 
 /// The database as one request sees it, through rusqlite: each [`Store`] method runs exactly one
 /// statement (the page statement: one per bind limit's worth of keys), synchronously on any free
 /// connection of its [`Pool`], before it returns its (ready) future, and counts it and the rows
 /// it returned.
 ///
-/// Built per request and handed to every loader and resolver of that request, so the counts are
-/// that request's alone, whichever of them ran the statements. Clones share the counts.
+/// Built per request and handed to every loader and resolver of that request, whose clones
+/// share its [`Cost`]: the counts are that request's alone.
 ///
 /// ```
 /// use coalesce_demo::sqlite::{Database, Queries};
@@ -40,8 +37,7 @@ use crate::store::{Error, Fetch, Store};
 #[derive(Clone, Debug)]
 pub struct Queries {
     pool: Pool,
-    statements: Arc<AtomicU64>,
-    rows: Arc<AtomicU64>,
+    cost: Cost,
 }
 
 impl Queries {
@@ -49,8 +45,7 @@ impl Queries {
     pub fn new(pool: Pool) -> Self {
         Queries {
             pool,
-            statements: Arc::default(),
-            rows: Arc::default(),
+            cost: Cost::default(),
         }
     }
 }
@@ -62,12 +57,8 @@ fn ran<'a, T: Send + 'a>(result: Result<T, impl Into<Error>>) -> Fetch<'a, T> {
 }
 
 impl Store for Queries {
-    fn count(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
-    }
-
-    fn rows(&self) -> u64 {
-        self.rows.load(Ordering::Relaxed)
+    fn cost(&self) -> &Cost {
+        &self.cost
     }
 
     fn max_keys_per_statement(&self) -> usize {
@@ -144,7 +135,7 @@ impl Store for Queries {
 
 impl Queries {
     fn rename(&self, id: Id, name: &str) -> rusqlite::Result<Option<User>> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.cost.statement();
         let connection = self.pool.lock();
         let mut statement = connection.prepare_cached(
             "UPDATE users SET name = ?1 WHERE id = ?2 RETURNING id, name, best_friend_id",
@@ -152,7 +143,7 @@ impl Queries {
         let rows: Vec<User> = statement
             .query_map((name, id), user)?
             .collect::<Result<_, _>>()?;
-        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.cost.returned(rows.len());
         Ok(rows.into_iter().next())
     }
 
@@ -183,14 +174,14 @@ impl Queries {
         params: &[Id],
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.cost.statement();
         let connection = self.pool.lock();
         // Cached: a level of a query sends the same statement on every request.
         let mut statement = connection.prepare_cached(sql)?;
         let rows: Vec<T> = statement
             .query_map(params_from_iter(params), row)?
             .collect::<rusqlite::Result<_>>()?;
-        self.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.cost.returned(rows.len());
         Ok(rows)
     }
 }
