@@ -2,7 +2,7 @@
 //! and counted with the rows it returned: the `sqlQueries` and `sqlRows` of a response.
 
 use coalesce_loader::page::PageArgs;
-use rusqlite::{Row, params_from_iter};
+use rusqlite::{Params, Row, params_from_iter};
 
 use super::Pool;
 use crate::database::SQLITE_MAX_PARAMETERS;
@@ -66,7 +66,7 @@ impl Store for Queries {
     }
 
     fn all_users(&self) -> Fetch<'_, Vec<User>> {
-        ran(self.select(&format!("{USERS} ORDER BY id"), &[], user))
+        ran(self.select(&format!("{USERS} ORDER BY id"), (), user))
     }
 
     fn users<'a>(&'a self, ids: &'a [Id]) -> Fetch<'a, Vec<User>> {
@@ -94,8 +94,9 @@ impl Store for Queries {
             for users in user_ids.chunks(SQLITE_USERS_PER_PAGE_STATEMENT) {
                 let sql = FRIEND_PAGES.sqlite(users.len(), after.is_some());
                 let params: Vec<Id> = users.iter().copied().chain(after).chain([limit]).collect();
-                friends
-                    .extend(self.select(&sql, &params, |row| Ok((row.get(0)?, user_at(row, 1)?)))?);
+                friends.extend(self.select(&sql, params_from_iter(&params), |row| {
+                    Ok((row.get(0)?, user_at(row, 1)?))
+                })?);
             }
             Ok(friends)
         };
@@ -103,7 +104,7 @@ impl Store for Queries {
     }
 
     fn all_messages(&self) -> Fetch<'_, Vec<Message>> {
-        ran(self.select(&format!("{MESSAGES} ORDER BY id"), &[], message))
+        ran(self.select(&format!("{MESSAGES} ORDER BY id"), (), message))
     }
 
     fn messages_by_posters<'a>(&'a self, poster_ids: &'a [Id]) -> Fetch<'a, Vec<Message>> {
@@ -111,7 +112,7 @@ impl Store for Queries {
     }
 
     fn all_bands(&self) -> Fetch<'_, Vec<Band>> {
-        ran(self.select(&format!("{BANDS} ORDER BY id"), &[], band))
+        ran(self.select(&format!("{BANDS} ORDER BY id"), (), band))
     }
 
     fn bands<'a>(&'a self, ids: &'a [Id]) -> Fetch<'a, Vec<Band>> {
@@ -129,24 +130,15 @@ impl Store for Queries {
     }
 
     fn rename_user<'a>(&'a self, id: Id, name: &'a str) -> Fetch<'a, Option<User>> {
-        ran(self.rename(id, name))
+        const RENAME: &str =
+            "UPDATE users SET name = ?1 WHERE id = ?2 RETURNING id, name, best_friend_id";
+        ran(self
+            .select(RENAME, (name, id), user)
+            .map(|renamed| renamed.into_iter().next()))
     }
 }
 
 impl Queries {
-    fn rename(&self, id: Id, name: &str) -> rusqlite::Result<Option<User>> {
-        self.cost.statement();
-        let connection = self.pool.lock();
-        let mut statement = connection.prepare_cached(
-            "UPDATE users SET name = ?1 WHERE id = ?2 RETURNING id, name, best_friend_id",
-        )?;
-        let rows: Vec<User> = statement
-            .query_map((name, id), user)?
-            .collect::<Result<_, _>>()?;
-        self.cost.returned(rows.len());
-        Ok(rows.into_iter().next())
-    }
-
     /// Runs `query` for all of `keys` in one statement, `key IN (?, ?, …)` with one bound
     /// parameter per key; none for no keys.
     fn by_keys<T>(
@@ -165,13 +157,14 @@ impl Queries {
         } = query;
         let placeholders = sqlite_keys(keys.len());
         let sql = format!("{select} WHERE {key} IN ({placeholders}) ORDER BY {order_by}");
-        self.select(&sql, keys, row)
+        self.select(&sql, params_from_iter(keys), row)
     }
 
+    /// Runs one statement and collects its rows, counting both.
     fn select<T>(
         &self,
         sql: &str,
-        params: &[Id],
+        params: impl Params,
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Vec<T>> {
         self.cost.statement();
@@ -179,7 +172,7 @@ impl Queries {
         // Cached: a level of a query sends the same statement on every request.
         let mut statement = connection.prepare_cached(sql)?;
         let rows: Vec<T> = statement
-            .query_map(params_from_iter(params), row)?
+            .query_map(params, row)?
             .collect::<rusqlite::Result<_>>()?;
         self.cost.returned(rows.len());
         Ok(rows)
