@@ -2,7 +2,7 @@
 //!
 //! A batch function may load from any loader, its own included. Such a load is made while the
 //! batch's future is being polled, so it is attributed to that batch: the *awaiting* batch, found
-//! on this thread's [`driving`] stack. Each such load adds an edge `awaiting → target` to one
+//! by [`driving`], which marks the innermost batch future this thread is polling. Each such load adds an edge `awaiting → target` to one
 //! process-wide wait-for graph, and its waiter removes the edge when it is answered or dropped.
 //!
 //! Two rules follow from the graph:
@@ -31,14 +31,17 @@
 //! The rejected alternative, detecting only what is on the current thread's stack, misses cycles
 //! between batches driven by different requests, which is how they occur in servers.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 thread_local! {
-    /// The batches whose batch future this thread is polling right now, innermost last, by id.
-    static DRIVING: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// The batch whose batch future this thread is polling right now (the innermost, when one
+    /// batch future polls another's), by id. The batches around it are kept on the call stack,
+    /// by [`driving`]: a `Cell` of a `Copy` value needs no destructor, so reading it is a plain
+    /// thread-local load, on the path of every load that is not memoized.
+    static DRIVING: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// The process-wide wait-for graph; empty unless batch functions load.
@@ -46,21 +49,22 @@ static GRAPH: Mutex<Graph> = Mutex::new(Graph { edges: None });
 
 /// Runs `poll` as the poll of batch `id`'s future: loads made inside are attributed to it.
 pub(crate) fn driving<T>(id: u64, poll: impl FnOnce() -> T) -> T {
-    DRIVING.with(|d| d.borrow_mut().push(id));
-    // Popped even if `poll` panics (the scheduler catches batch panics and goes on).
-    struct Pop;
-    impl Drop for Pop {
+    /// Restores the batch polled around this one, even if `poll` panics (the scheduler catches
+    /// batch panics and goes on).
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
         fn drop(&mut self) {
-            DRIVING.with(|d| d.borrow_mut().pop());
+            DRIVING.set(self.0);
         }
     }
-    let _pop = Pop;
+    let _restore = Restore(DRIVING.replace(Some(id)));
     poll()
 }
 
-/// The batch a load made right now would be awaited by, if it is made inside a batch function.
+/// The batch whose batch function is running on this thread, if any: the awaiting batch of a
+/// load made now.
 pub(crate) fn awaiting() -> Option<u64> {
-    DRIVING.with(|d| d.borrow().last().copied())
+    DRIVING.get()
 }
 
 /// An edge of the wait-for graph, held by the waiter it stands for and removed with it.
