@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use coalesce_bench::Contender;
 use coalesce_bench::graphql::{GraphqlQuery, SeedQuery};
-use coalesce_bench::library::Coalesce;
+use coalesce_bench::library::{Coalesce, Mapped};
 use coalesce_bench::scenario::{self, CacheHit, Chain, JoinAll, LoadMany, Run, Scenario, Tasks};
 use coalesce_loader::Schedule;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -83,7 +83,10 @@ fn frame_rule(c: &mut Criterion) {
         ("frame", Schedule::Frame),
         ("yields-0", Schedule::Yields(0)),
     ] {
-        let coalesce = Coalesce { schedule };
+        let coalesce = Coalesce {
+            schedule,
+            shape: Mapped,
+        };
         for keys in [100, 1000] {
             group.bench_function(format!("join_all_{keys}/{name}"), |b| {
                 b.iter_custom(|rounds| JoinAll { keys }.run(coalesce, &rt, rounds).elapsed)

@@ -7,11 +7,12 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a batch function reads: a table answering a list of keys with the rows it has.
+/// What a batch function reads: a table of rows by key.
 ///
-/// The answer is a `HashMap` because that is the one shape all three libraries accept
-/// (async-graphql's `Loader` and the `dataloader` crate's `BatchFn` require it); coalesce lines
-/// it up with the keys itself.
+/// [`BatchFn`] answers a batch from it in two shapes: mapped, a `HashMap` of the rows found,
+/// the one shape all three Rust libraries accept (async-graphql's `Loader` and the `dataloader`
+/// crate's `BatchFn` require it), which coalesce lines up with the keys itself; and positional,
+/// one answer per key in key order, as graphql/dataloader's batch functions return theirs.
 pub trait Dataset: Send + Sync + 'static {
     /// What a load asks for. `Copy` and `Debug` because the `dataloader` crate's loader needs
     /// `Clone + Debug` keys, and copying keeps key handling free in every library.
@@ -19,8 +20,8 @@ pub trait Dataset: Send + Sync + 'static {
     /// What a key loads to; cloned out of each library's memo on every load.
     type Value: Clone + Send + Sync + 'static;
 
-    /// The rows for `keys` that exist.
-    fn fetch(&self, keys: &[Self::Key]) -> HashMap<Self::Key, Self::Value>;
+    /// The row of `key`, if it exists.
+    fn get(&self, key: &Self::Key) -> Option<Self::Value>;
 }
 
 /// A [`Dataset`] behind a counter of the calls made to it: the batch calls of a table's rows.
@@ -49,10 +50,29 @@ impl<D: Dataset> BatchFn<D> {
         }
     }
 
-    /// One batch: counts the call and reads the rows.
+    /// One batch, mapped: counts the call and returns the rows found, by key.
     pub fn call(&self, keys: &[D::Key]) -> HashMap<D::Key, D::Value> {
+        let dataset = self.dataset();
+        keys.iter()
+            .filter_map(|key| Some((*key, dataset.get(key)?)))
+            .collect()
+    }
+
+    /// One batch, positional: counts the call and returns `each` of every key's row (or
+    /// `None`), in key order.
+    pub fn call_in_order<T>(
+        &self,
+        keys: &[D::Key],
+        each: impl Fn(Option<D::Value>) -> T,
+    ) -> Vec<T> {
+        let dataset = self.dataset();
+        keys.iter().map(|key| each(dataset.get(key))).collect()
+    }
+
+    /// The dataset, for one batch call, counted.
+    fn dataset(&self) -> &D {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.dataset.fetch(keys)
+        &self.dataset
     }
 
     /// How many batches have been fetched, by every clone.
@@ -85,7 +105,35 @@ impl Dataset for Echo {
     type Key = u64;
     type Value = u64;
 
-    fn fetch(&self, keys: &[u64]) -> HashMap<u64, u64> {
-        keys.iter().map(|&key| (key, Echo::value(key))).collect()
+    fn get(&self, key: &u64) -> Option<u64> {
+        Some(Echo::value(*key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table of the even keys only, so that both shapes have a missing row to show.
+    struct Evens;
+
+    impl Dataset for Evens {
+        type Key = u64;
+        type Value = u64;
+
+        fn get(&self, key: &u64) -> Option<u64> {
+            key.is_multiple_of(2).then_some(key * 10)
+        }
+    }
+
+    #[test]
+    fn both_shapes_answer_the_same_rows_and_count_one_call_each() {
+        let batch_fn = BatchFn::new(Evens);
+        let keys = [4, 3, 2];
+        let mapped = batch_fn.call(&keys);
+        assert_eq!(mapped, HashMap::from([(4, 40), (2, 20)]));
+        let positional = batch_fn.call_in_order(&keys, |row| row);
+        assert_eq!(positional, [Some(40), None, Some(20)]);
+        assert_eq!(batch_fn.calls(), 2);
     }
 }

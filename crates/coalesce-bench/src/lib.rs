@@ -7,7 +7,10 @@
 //! Claims of speed come from here and nowhere else: never absolute numbers quoted from other
 //! machines. Every library gets the same keys, the same batch function ([`dataset`]) and the
 //! same values, and every scenario is written once, generic over [`Library`], so that the
-//! libraries differ only in how they get keys to the batch function.
+//! libraries differ only in how they get keys to the batch function. The batch function answers
+//! in the mapped shape (a `HashMap`) that every Rust library accepts; coalesce runs a second time
+//! with it answering in key order ([`library::Positional`]), as graphql/dataloader's batch
+//! functions do, for the comparison with that library.
 //!
 //! - `cargo run --release -p coalesce-bench -- [--quick] [--no-peers]` prints the comparison
 //!   table ([`report`], [`table`]), with the allocation rows counted by

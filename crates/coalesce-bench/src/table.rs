@@ -278,9 +278,11 @@ impl Row {
             .map(|&(_, cell)| cell)
     }
 
-    /// Every figure but coalesce's.
+    /// Every figure but coalesce's, in either shape.
     fn peers(&self) -> impl Iterator<Item = &(Column, Cell)> {
-        self.cells.iter().filter(|(c, _)| *c != Column::COALESCE)
+        self.cells
+            .iter()
+            .filter(|(c, _)| !matches!(c, Column::Rust(r) if r.is_coalesce()))
     }
 
     /// How many times better `ours` is than `theirs` in this row's unit: above 1 when better.
@@ -632,7 +634,7 @@ mod tests {
         assert!(
             line.starts_with(
                 "| 0 | test | time / load | floor 120 ns; ready at once 57.0 ns; Node 110 ns | \
-                 150 ns (1.5 batch calls; per round: min 1, median 1, max 4) | – | – | \
+                 150 ns (1.5 batch calls; per round: min 1, median 1, max 4) | – | – | – | \
                  300 ns (5 batch calls) | – | – | – | – |"
             ),
             "{line}"

@@ -44,19 +44,21 @@ fn a_tiny_run_fills_the_table_with_the_expected_batch_counts() {
             .unwrap_or_else(|| panic!("{id}: {contender} has no count"))
     };
 
-    // coalesce: one batch per frame, whatever its size, and one per level.
-    for (id, batches) in [
-        ("1a", 1.0),
-        ("1b", 1.0),
-        ("2", 1.0),
-        ("3", 1.0),
-        ("4", 3.0),
-        ("4b", 3.0),
-    ] {
-        assert_eq!(count(id, Contender::Coalesce), batches, "{id}");
+    // coalesce, in either shape: one batch per frame, whatever its size, and one per level.
+    for coalesce in [Contender::Coalesce, Contender::CoalescePositional] {
+        for (id, batches) in [
+            ("1a", 1.0),
+            ("1b", 1.0),
+            ("2", 1.0),
+            ("3", 1.0),
+            ("4", 3.0),
+            ("4b", 3.0),
+            ("6a", 1.0),
+            ("6b", 1.0),
+        ] {
+            assert_eq!(count(id, coalesce), batches, "{id}, {coalesce}");
+        }
     }
-    assert_eq!(count("6a", Contender::Coalesce), 1.0);
-    assert_eq!(count("6b", Contender::Coalesce), 1.0);
     // async-graphql's 1 ms window catches a whole frame; the dataloader crate cuts batches at
     // 200 keys.
     let async_graphql = Contender::ASYNC_GRAPHQL_DEFAULT;
@@ -106,8 +108,13 @@ fn a_tiny_run_fills_the_table_with_the_expected_batch_counts() {
         };
         assert_eq!(cell.count, Some(naive), "{id}");
     }
-    // A memo hit allocates nothing in coalesce.
+    // A memo hit allocates nothing in coalesce; a positional answer needs no aligned copy, so a
+    // request of three levels allocates less than with a mapped one.
     assert_eq!(row("8c").cell(Contender::Coalesce).unwrap().value, 0.0);
+    let chain_allocations = |contender| row("8d").cell(contender).unwrap().value;
+    assert!(
+        chain_allocations(Contender::CoalescePositional) < chain_allocations(Contender::Coalesce)
+    );
 
     let markdown = table::markdown(&rows);
     assert_eq!(markdown.lines().count(), 2 + rows.len(), "{markdown}");

@@ -36,10 +36,8 @@ impl Dataset for Users {
     type Key = Id;
     type Value = User;
 
-    fn fetch(&self, ids: &[Id]) -> HashMap<Id, User> {
-        ids.iter()
-            .filter_map(|id| Some((*id, self.0.get(id)?.clone())))
-            .collect()
+    fn get(&self, id: &Id) -> Option<User> {
+        self.0.get(id).cloned()
     }
 }
 
@@ -47,11 +45,8 @@ impl Dataset for AlbumsByBand {
     type Key = Id;
     type Value = Vec<Album>;
 
-    fn fetch(&self, bands: &[Id]) -> HashMap<Id, Vec<Album>> {
-        bands
-            .iter()
-            .filter_map(|band| Some((*band, self.0.get(band)?.clone())))
-            .collect()
+    fn get(&self, band: &Id) -> Option<Vec<Album>> {
+        self.0.get(band).cloned()
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 
 pub use self::async_graphql::AsyncGraphql;
-pub use self::coalesce::Coalesce;
+pub use self::coalesce::{Coalesce, Mapped, Positional, Shape};
 pub use self::dataloader::DataloaderCrate;
 use crate::dataset::{BatchFn, Dataset};
 use crate::scenario::{Run, Scenario};
@@ -48,8 +48,12 @@ pub trait Library: Copy + fmt::Debug + Send + Sync + 'static {
 /// One column of the comparison: a library with its settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Contender {
-    /// coalesce, with its defaults (the frame rule).
+    /// coalesce, with its defaults (the frame rule), its batch function answering in the
+    /// mapped shape that every Rust library accepts.
     Coalesce,
+    /// coalesce as [`Contender::Coalesce`], its batch function answering in key order, as
+    /// graphql/dataloader's do: the figure to compare with that library's.
+    CoalescePositional,
     /// async-graphql's `DataLoader` with a `HashMapCache`, batching over `delay`.
     AsyncGraphql {
         /// How long it collects keys before sending a batch; its default is 1 ms.
@@ -74,11 +78,12 @@ impl Contender {
         yield_count: DataloaderCrate::DEFAULT_YIELD_COUNT,
     };
 
-    /// Every column, coalesce first: async-graphql with its default 1 ms delay and with none, and
-    /// the `dataloader` crate with its default 10 yields and with 1, its fastest setting that
-    /// still batches a `join_all`.
-    pub const ALL: [Contender; 5] = [
+    /// Every column, coalesce first (in both shapes): async-graphql with its default 1 ms delay
+    /// and with none, and the `dataloader` crate with its default 10 yields and with 1, its
+    /// fastest setting that still batches a `join_all`.
+    pub const ALL: [Contender; 6] = [
         Contender::Coalesce,
+        Contender::CoalescePositional,
         Contender::ASYNC_GRAPHQL_DEFAULT,
         Contender::AsyncGraphql {
             delay: Duration::ZERO,
@@ -87,15 +92,21 @@ impl Contender {
         Contender::Dataloader { yield_count: 1 },
     ];
 
-    /// The peers coalesce is compared with: every contender but coalesce.
+    /// The peers coalesce is compared with: every contender but coalesce's columns.
     pub fn peers() -> impl Iterator<Item = Contender> {
-        Self::ALL.into_iter().filter(|c| *c != Contender::Coalesce)
+        Self::ALL.into_iter().filter(|c| !c.is_coalesce())
+    }
+
+    /// Whether this is one of coalesce's own columns.
+    pub fn is_coalesce(self) -> bool {
+        matches!(self, Contender::Coalesce | Contender::CoalescePositional)
     }
 
     /// A name without spaces, for benchmark ids and file names.
     pub fn id(self) -> String {
         match self {
             Contender::Coalesce => "coalesce".into(),
+            Contender::CoalescePositional => "coalesce-positional".into(),
             Contender::AsyncGraphql { delay } if delay.is_zero() => "async-graphql-delay-0".into(),
             Contender::AsyncGraphql { .. } => "async-graphql".into(),
             Contender::Dataloader { yield_count } => format!("dataloader-yields-{yield_count}"),
@@ -108,7 +119,10 @@ impl Contender {
     /// [`Library`], so every library runs monomorphized code, with no dynamic dispatch of its own.
     pub fn run<S: Scenario>(self, scenario: &S, rt: &Runtime, rounds: u64) -> Run {
         match self {
-            Contender::Coalesce => scenario.run(Coalesce::default(), rt, rounds),
+            Contender::Coalesce => scenario.run(Coalesce::<Mapped>::default(), rt, rounds),
+            Contender::CoalescePositional => {
+                scenario.run(Coalesce::<Positional>::default(), rt, rounds)
+            }
             Contender::AsyncGraphql { delay } => scenario.run(AsyncGraphql { delay }, rt, rounds),
             Contender::Dataloader { yield_count } => {
                 scenario.run(DataloaderCrate { yield_count }, rt, rounds)
@@ -121,6 +135,7 @@ impl fmt::Display for Contender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Contender::Coalesce => f.write_str("coalesce"),
+            Contender::CoalescePositional => f.write_str("coalesce, positional"),
             Contender::AsyncGraphql { delay } if delay.is_zero() => {
                 f.write_str("async-graphql, delay 0")
             }
