@@ -220,6 +220,28 @@ impl Database {
         }
     }
 
+    /// How many statements the database runs at once: its pool's connections. The server lets as
+    /// many GraphQL requests execute at once by default ([`Limits::max_executions`]).
+    ///
+    /// ```
+    /// use coalesce_demo::Database;
+    ///
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let db = Database::open(Some("sqlite::memory:")).await?;
+    /// assert_eq!(db.concurrency(), 2); // a connection per worker thread
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`Limits::max_executions`]: crate::Limits::max_executions
+    pub fn concurrency(&self) -> usize {
+        match self {
+            Database::Sqlite(pool) => pool.size(),
+            Database::Postgres(pool) => pool.options().get_max_connections() as usize,
+        }
+    }
+
     /// `"SQLite"` or `"PostgreSQL"`, for the start-up banner.
     pub fn kind(&self) -> &'static str {
         match self {

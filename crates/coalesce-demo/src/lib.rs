@@ -16,7 +16,8 @@
 //! How the pieces fit, from the outside in:
 //!
 //! - [`server`]: axum routes, GraphiQL, and a small users API, served on hyper within [`Limits`]:
-//!   timeouts and a connection limit that slow and idle clients cannot outlast;
+//!   timeouts and a connection limit that slow and idle clients cannot outlast, and a limit on
+//!   the requests executed at once;
 //! - [`app`]: runs a request, with fresh loaders, and reports its cost;
 //! - [`expansion`]: refuses, in time linear in its text, a query whose fragments expand too far;
 //! - [`schema`]: the GraphQL types and their resolvers, written once for both modes;

@@ -12,7 +12,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// buffer (about 400 KiB) or with more than 100 headers, with a 431 it writes without a body.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The server's timeouts and connection limit; [`Limits::default`] is what `serve` starts with.
+/// The server's timeouts and its limits on connections and executions; [`Limits::default`] is
+/// what `serve` starts with.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// How long a connection has to send a complete request head, counted from when it connects
@@ -32,6 +33,17 @@ pub struct Limits {
     /// wait in the listener's backlog until a served one closes, rather than taking file
     /// descriptors the served ones need.
     pub max_connections: usize,
+    /// The most GraphQL requests executed at once; more wait for one to finish, their wait
+    /// counted in their `request_timeout`. `None`, the default: as many as the database runs
+    /// statements at once ([`Database::concurrency`](crate::Database::concurrency)).
+    ///
+    /// Why a limit, and why that one: a request that cannot run a statement only waits for a
+    /// connection, while holding its memory. On SQLite, whose statements run on the request's
+    /// own task, executions beyond the worker threads only take turns with each other, each
+    /// resumed with its data gone from the CPU's caches: on the demo's `bands` query at 64
+    /// concurrent clients, on 2 cores, the limit raised the server from 2 052-2 115 to
+    /// 2 613-2 980 requests/s (`run-matrix.py` in `coalesce-bench`, two runs each).
+    pub max_executions: Option<usize>,
 }
 
 impl Default for Limits {
@@ -42,6 +54,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             // Half the usual default of 1024 open files, leaving room for the database and Redis.
             max_connections: 512,
+            max_executions: None,
         }
     }
 }

@@ -54,7 +54,7 @@ struct ServeArgs {
     otlp: telemetry::OtlpArgs,
 }
 
-/// The server's timeouts and connection limit (see [`Limits`]).
+/// The server's timeouts and limits (see [`Limits`]).
 #[derive(Args)]
 struct LimitArgs {
     /// Seconds a connection has to send a complete request head, from when it connects or from
@@ -71,6 +71,10 @@ struct LimitArgs {
     /// The most connections served at once; more wait to be accepted until one closes.
     #[arg(long, default_value_t = Limits::default().max_connections)]
     max_connections: usize,
+    /// The most GraphQL requests executed at once; more wait, within their time budget. By
+    /// default as many as the database runs statements at once (its pool's connections).
+    #[arg(long)]
+    max_executions: Option<usize>,
 }
 
 impl LimitArgs {
@@ -80,6 +84,7 @@ impl LimitArgs {
             body_timeout: self.body_timeout.0,
             request_timeout: self.request_timeout.0,
             max_connections: self.max_connections,
+            max_executions: self.max_executions,
         }
     }
 }

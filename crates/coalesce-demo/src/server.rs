@@ -14,6 +14,7 @@ use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
 use crate::app::App;
@@ -31,6 +32,8 @@ const GRAPHIQL: &str = include_str!("graphiql.html");
 struct Served {
     app: App,
     limits: Limits,
+    /// A permit per GraphQL request executing ([`Limits::max_executions`]).
+    executions: Semaphore,
 }
 
 /// The routes:
@@ -41,9 +44,13 @@ struct Served {
 ///
 /// Anything else, and headers over [`MAX_HEADER_BYTES`], get a GraphQL error with their status.
 pub fn router(app: App, limits: &Limits) -> Router {
+    let executions = limits
+        .max_executions
+        .unwrap_or_else(|| app.database().concurrency());
     let served = Arc::new(Served {
         app,
         limits: limits.clone(),
+        executions: Semaphore::new(executions.max(1)),
     });
     Router::new()
         .route("/", get(graphiql))
@@ -118,7 +125,11 @@ async fn graphiql() -> Html<&'static str> {
 /// this handler. A batched request (a JSON array of operations) is refused with a 400 that says
 /// so: one operation per request keeps the time budget and the cost report per operation.
 async fn graphql(State(served): State<Arc<Served>>, request: Request) -> Response {
-    let Served { app, limits } = &*served;
+    let Served {
+        app,
+        limits,
+        executions,
+    } = &*served;
     if !is_json(request.headers()) {
         let got = request
             .headers()
@@ -165,8 +176,13 @@ async fn graphql(State(served): State<Arc<Served>>, request: Request) -> Respons
         (Ok(viewer), Ok(request)) => (request, viewer),
     };
     // Dropping the request's future stops its work; a timeout is the only way to stop a
-    // request that runs too long, since nothing in it yields to a deadline.
-    let response = match timeout(limits.request_timeout, app.execute(request, viewer)).await {
+    // request that runs too long, since nothing in it yields to a deadline. Its wait for an
+    // execution permit is part of its budget; a dropped request gives its permit back.
+    let execute = async {
+        let _permit = executions.acquire().await;
+        app.execute(request, viewer).await
+    };
+    let response = match timeout(limits.request_timeout, execute).await {
         Ok(response) => response,
         Err(_) => {
             let why = format!(

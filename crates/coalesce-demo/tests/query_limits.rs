@@ -1,5 +1,6 @@
 //! Queries that cost far more than their text: fragment bombs and cycles are refused before they
-//! expand, and a request over its time budget is stopped.
+//! expand, a request over its time budget is stopped, and requests beyond the server's
+//! executions at once wait for a running one.
 
 mod support;
 
@@ -111,4 +112,97 @@ async fn a_request_over_its_time_budget_is_stopped_with_a_503_and_the_next_is_an
     let reply = support::post_query(&client, &url, query, None).await;
     let ids: Vec<_> = (1..=20).map(|id| json!({ "id": id.to_string() })).collect();
     assert_eq!(reply.assert_ok().data()["messages"], json!(ids));
+}
+
+/// With one execution at a time, a request that needs no locked table still waits for the one
+/// that does: it is answered only after the lock is released. With the default limit (the
+/// pool's connections), the same request is answered while the lock is held.
+#[tokio::test]
+#[ignore = "needs DATABASE_URL (PostgreSQL)"]
+async fn requests_beyond_max_executions_wait_for_a_running_one_and_are_then_answered() {
+    let demo = Demo::start(Backend::Postgres).await;
+    let coalesce_demo::Database::Postgres(pool) = &demo.db else {
+        unreachable!("a PostgreSQL demo")
+    };
+    let one_at_a_time = demo
+        .serve_with(Limits {
+            max_executions: Some(1),
+            ..Limits::default()
+        })
+        .await;
+    let by_default = demo.serve_with(Limits::default()).await;
+    let client = reqwest::Client::new();
+    let bands = "{ bands { name } }";
+    let expected_bands = demo
+        .query(Mode::Batched, bands, None)
+        .await
+        .assert_ok()
+        .data()["bands"]
+        .clone();
+    // Posts `query` to `url` from a task of its own; the reply and when it came.
+    let post = |url: &String, query: &'static str| {
+        let (client, url) = (client.clone(), url.clone());
+        tokio::spawn(async move {
+            let reply = support::post_query(&client, &url, query, None).await;
+            (reply, Instant::now())
+        })
+    };
+    // Until `n` statements on `messages` wait on the test's lock, as PostgreSQL reports it.
+    let until_waiting_on_lock = |n: i64| async move {
+        let waiting = "SELECT count(*) FROM pg_stat_activity \
+                       WHERE wait_event_type = 'Lock' AND query LIKE '%messages%'";
+        tokio::time::timeout(support::GUARD, async {
+            while sqlx::query_scalar::<_, i64>(waiting)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                < n
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the requests on `messages` wait on the lock");
+    };
+
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::raw_sql("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    // The default server answers `bands` while a request of its own is stuck on the lock.
+    let stuck = post(&by_default, "{ messages { id } }");
+    until_waiting_on_lock(1).await;
+    let beside = tokio::time::timeout(
+        support::GUARD,
+        support::post_query(&client, &by_default, bands, None),
+    )
+    .await;
+    // The one-at-a-time server: `bands` queues behind its request stuck on the lock.
+    let holder = post(&one_at_a_time, "{ messages { id } }");
+    until_waiting_on_lock(2).await;
+    let queued = post(&one_at_a_time, bands);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let released = Instant::now();
+    lock.rollback().await.unwrap();
+
+    let beside = beside.expect("the default server answers beside the stuck request");
+    assert_eq!(beside.assert_ok().data()["bands"], expected_bands);
+    let ids: Vec<_> = (1..=20).map(|id| json!({ "id": id.to_string() })).collect();
+    for request in [stuck, holder] {
+        let (reply, _) = tokio::time::timeout(support::GUARD, request)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.assert_ok().data()["messages"], json!(ids));
+    }
+    let (reply, answered) = tokio::time::timeout(support::GUARD, queued)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.assert_ok().data()["bands"], expected_bands);
+    assert!(
+        answered >= released,
+        "`bands` was answered before the running request let go of the one execution"
+    );
 }

@@ -217,6 +217,11 @@ impl Pool {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many connections the pool holds: how many statements it runs at once.
+    pub fn size(&self) -> usize {
+        self.0.connections.len()
+    }
+
     /// The database the connections open.
     pub fn database(&self) -> &Database {
         &self.0.db
