@@ -1,6 +1,7 @@
 //! [`Limits`]: how long, how large and how many, so that slow, idle or oversized clients cannot
 //! hold the server.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 /// The largest request body read, in bytes (axum's default, made explicit so that a declared
@@ -43,7 +44,7 @@ pub struct Limits {
     /// resumed with its data gone from the CPU's caches: on the demo's `bands` query at 64
     /// concurrent clients, on 2 cores, the limit raised the server from 2 052-2 115 to
     /// 2 613-2 980 requests/s (`run-matrix.py` in `coalesce-bench`, two runs each).
-    pub max_executions: Option<usize>,
+    pub max_executions: Option<NonZeroUsize>,
 }
 
 impl Default for Limits {

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
@@ -74,7 +75,7 @@ struct LimitArgs {
     /// The most GraphQL requests executed at once; more wait, within their time budget. By
     /// default as many as the database runs statements at once (its pool's connections).
     #[arg(long)]
-    max_executions: Option<usize>,
+    max_executions: Option<NonZeroUsize>,
 }
 
 impl LimitArgs {

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use axum::Router;
@@ -46,10 +47,11 @@ struct Served {
 pub fn router(app: App, limits: &Limits) -> Router {
     let executions = limits
         .max_executions
-        .unwrap_or_else(|| app.database().concurrency());
+        .map_or_else(|| app.database().concurrency(), NonZeroUsize::get);
     let served = Arc::new(Served {
         app,
         limits: limits.clone(),
+        // A pool has a connection at least; `max(1)` only keeps a zero from stalling every request.
         executions: Semaphore::new(executions.max(1)),
     });
     Router::new()

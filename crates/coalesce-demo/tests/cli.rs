@@ -56,6 +56,20 @@ fn query_subcommand_exits_non_zero_when_the_response_has_errors() {
     );
 }
 
+#[test]
+fn serve_refuses_zero_executions_at_once_before_it_listens() {
+    let output = Command::new(env!("CARGO_BIN_EXE_coalesce-demo"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--max-executions", "0"])
+        .output()
+        .expect("coalesce-demo runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value '0' for '--max-executions"),
+        "{stderr}"
+    );
+}
+
 const USER_1: &str = "{ user(id: 1) { name } }";
 
 /// `coalesce-demo query --redis $REDIS_URL` on the SQLite `file`, with `options`; panics unless

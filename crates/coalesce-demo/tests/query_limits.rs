@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use coalesce_demo::expansion::MAX_EXPANDED_SELECTIONS;
@@ -126,7 +127,7 @@ async fn requests_beyond_max_executions_wait_for_a_running_one_and_are_then_answ
     };
     let one_at_a_time = demo
         .serve_with(Limits {
-            max_executions: Some(1),
+            max_executions: Some(NonZeroUsize::MIN),
             ..Limits::default()
         })
         .await;
