@@ -148,12 +148,22 @@ async fn requests_beyond_max_executions_wait_for_a_running_one_and_are_then_answ
             (reply, Instant::now())
         })
     };
-    // Until `n` statements on `messages` wait on the test's lock, as PostgreSQL reports it.
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::raw_sql("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let locker: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *lock)
+        .await
+        .unwrap();
+    // Until `n` statements wait on this test's lock, as PostgreSQL reports it: counted by the
+    // backend they wait for, so that another test's lock waits are not counted.
     let until_waiting_on_lock = |n: i64| async move {
-        let waiting = "SELECT count(*) FROM pg_stat_activity \
-                       WHERE wait_event_type = 'Lock' AND query LIKE '%messages%'";
+        let waiting = "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))";
         tokio::time::timeout(support::GUARD, async {
             while sqlx::query_scalar::<_, i64>(waiting)
+                .bind(locker)
                 .fetch_one(pool)
                 .await
                 .unwrap()
@@ -166,11 +176,6 @@ async fn requests_beyond_max_executions_wait_for_a_running_one_and_are_then_answ
         .expect("the requests on `messages` wait on the lock");
     };
 
-    let mut lock = pool.begin().await.unwrap();
-    sqlx::raw_sql("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *lock)
-        .await
-        .unwrap();
     // The default server answers `bands` while a request of its own is stuck on the lock.
     let stuck = post(&by_default, "{ messages { id } }");
     until_waiting_on_lock(1).await;

@@ -1,9 +1,10 @@
 //! Which batch waits for which: what keeps loaders that load from loaders from hanging.
 //!
 //! A batch function may load from any loader, its own included. Such a load is made while the
-//! batch's future is being polled, so it is attributed to that batch: the *awaiting* batch, found
-//! by [`driving`], which marks the innermost batch future this thread is polling. Each such load adds an edge `awaiting → target` to one
-//! process-wide wait-for graph, and its waiter removes the edge when it is answered or dropped.
+//! batch's future is being polled, so it is attributed to that batch: the *awaiting* batch, the
+//! innermost batch future this thread is polling, which [`driving`] marks. Each such load adds an
+//! edge `awaiting → target` to one process-wide wait-for graph, and its waiter removes the edge
+//! when it is answered or dropped.
 //!
 //! Two rules follow from the graph:
 //!
