@@ -1,11 +1,9 @@
 //! [`Builder`]: the options of a [`DataLoader`].
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use crate::cache::Memo;
 use crate::key::KeyFn;
-use crate::scheduler::{Config, Shared};
+use crate::scheduler::{Config, CustomMemo, KeyIndex, Shared};
 use crate::tier::Tier;
 use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, Schedule, ValueOf};
 
@@ -13,7 +11,7 @@ use crate::{CacheEntry, CacheKey, CacheMap, DataLoader, Loader, Schedule, ValueO
 const DEFAULT_N_PLUS_ONE_AFTER: u32 = 10;
 
 /// A memo of the user's own for loader `L` with cache key `C`.
-type CustomMemo<L, C> = Box<dyn CacheMap<C, CacheEntry<ValueOf<L>, <L as Loader>::Error>>>;
+type MemoOf<L, C> = CustomMemo<C, CacheEntry<ValueOf<L>, <L as Loader>::Error>>;
 
 /// The options of a [`DataLoader`].
 ///
@@ -37,7 +35,7 @@ pub struct Builder<L: Loader, C = <L as Loader>::Key> {
     loader: L,
     key_fn: KeyFn<L::Key, C>,
     /// A memo of the user's own; the built-in map otherwise.
-    cache_map: Option<CustomMemo<L, C>>,
+    cache_map: Option<MemoOf<L, C>>,
     tier: Option<Tier<C, ValueOf<L>>>,
     cache: bool,
     batch: bool,
@@ -240,16 +238,13 @@ impl<L: Loader, C: CacheKey> Builder<L, C> {
             // One key per batch is what such a loader is for.
             n_plus_one_after: self.n_plus_one_after.filter(|_| max_batch_size > 1),
         };
-        let cache = self.cache.then(|| match self.cache_map {
-            Some(map) => Memo::Custom(map),
-            None => Memo::Default(HashMap::default()),
-        });
+        let keys = self.cache.then(|| KeyIndex::new(self.cache_map));
         DataLoader {
             shared: Arc::new(Shared::new(
                 self.loader,
                 self.key_fn,
                 config,
-                cache,
+                keys,
                 self.tier,
             )),
         }

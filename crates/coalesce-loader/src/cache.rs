@@ -34,58 +34,6 @@ pub type CacheEntry<V, E> = Result<V, Arc<E>>;
 /// seeded per process, so keys taken from requests cannot be chosen to collide.
 pub(crate) type Hasher = foldhash::fast::RandomState;
 
-/// A loader's memo as it holds it: the default map kept concrete, so that a memo hit is an
-/// inlined probe rather than a call through a trait object, or a user's map behind one.
-pub(crate) enum Memo<K, V> {
-    /// The built-in unbounded map.
-    Default(HashMap<K, V, Hasher>),
-    /// A [`CacheMap`] given to the builder.
-    Custom(Box<dyn CacheMap<K, V>>),
-}
-
-impl<K: Hash + Eq + Send + 'static, V: Clone + Send + 'static> Memo<K, V> {
-    #[inline]
-    pub(crate) fn get(&mut self, key: &K) -> Option<V> {
-        match self {
-            Memo::Default(map) => HashMap::get(map, key).cloned(),
-            Memo::Custom(map) => map.get(key),
-        }
-    }
-
-    pub(crate) fn set(&mut self, key: K, value: V) {
-        match self {
-            Memo::Default(map) => {
-                map.insert(key, value);
-            }
-            Memo::Custom(map) => map.set(key, value),
-        }
-    }
-
-    /// Makes room for `additional` entries at once, rather than growing step by step while a
-    /// batch's answers go in; custom maps manage their own storage.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        if let Memo::Default(map) = self {
-            map.reserve(additional);
-        }
-    }
-
-    pub(crate) fn delete(&mut self, key: &K) {
-        match self {
-            Memo::Default(map) => {
-                map.remove(key);
-            }
-            Memo::Custom(map) => map.delete(key),
-        }
-    }
-
-    pub(crate) fn clear(&mut self) {
-        match self {
-            Memo::Default(map) => map.clear(),
-            Memo::Custom(map) => map.clear(),
-        }
-    }
-}
-
 /// The memo of finished loads: get / set / delete / clear.
 ///
 /// Implement it to bring your own storage; the loader calls it while holding its internal lock, so

@@ -46,7 +46,7 @@
 //!
 //! - **Collecting**: the loader's one *open* batch. `load` appends its key (a new slot) unless the
 //!   key is memoized (answered at once) or already queued or in flight (the load joins that slot:
-//!   de-duplication, through the key's [`InFlight`] entry in `pending`).
+//!   de-duplication, through the key's [`InFlight`] entry in the [`KeyIndex`]).
 //! - **Driver**: the first waiter polled for a batch becomes its driver. Only the driver moves the
 //!   batch forward: it asks the [`Schedule`] for a [`Decision`], starts the batch
 //!   function, and polls the batch future from inside its own `poll`. Everyone else only
@@ -62,11 +62,11 @@
 //!   thread, so that the batch function has begun when it returns; it polls with the driver's
 //!   waker, and the driver carries on from there.
 //! - **Abandoned**: when the last waiter of a batch is dropped, nobody wants its keys. The batch is
-//!   removed, its keys leave `pending` (the next load of them starts afresh) and its future is
+//!   removed, its keys' in-flight entries go (the next load of them starts afresh) and its future is
 //!   dropped, which cancels the fetch. Nothing leaks and nothing half-done is cached.
-//! - **Completed**: the driver takes the lock once, publishes the answers, moves per-key values and
-//!   per-key errors from `pending` into the memo (whole-batch failures are not memoized), and wakes
-//!   every waiter after releasing the lock.
+//! - **Completed**: the driver takes the lock once, publishes the answers, replaces its keys'
+//!   in-flight entries by their per-key values and per-key errors (memoized; whole-batch failures
+//!   are not), and wakes every waiter after releasing the lock.
 //!
 //! # Invariants
 //!
@@ -103,22 +103,24 @@
 //! [`LoadError::Panic`] for every waiter of the batch.
 //!
 //! How loads reach this state machine (admission, polling, withdrawal) is in [`waiter`]; what a
-//! batch future does is in [`pipeline`]; `clear` and `prime`, which change the memo and
-//! `pending` from outside any batch, are in [`memo`]; the schedule's decision is next to
-//! [`Schedule`].
+//! batch future does is in [`pipeline`]; where a key's memoized answer or in-flight slot is kept
+//! is in [`key_index`]; `clear` and `prime`, which change them from outside any batch, are in
+//! [`memo`]; the schedule's decision is next to [`Schedule`].
 
 mod inline_vec;
+mod key_index;
 mod memo;
 mod pipeline;
 mod trace;
 mod waiter;
 mod wakers;
 
+pub(crate) use key_index::{CustomMemo, KeyIndex};
 pub(crate) use waiter::{Admit, BorrowedWaiter, LoadState, OwnedWaiter};
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -127,10 +129,10 @@ use std::task::{Context, Poll, Waker};
 use slab::Slab;
 
 use self::inline_vec::InlineVec;
+use self::key_index::{Found, InFlight};
 use self::pipeline::{Aligned, BatchFuture, batch_future};
 use self::trace::{BatchTrace, Sent};
 use self::wakers::Wakers;
-use crate::cache::{Hasher, Memo};
 use crate::error::{BatchFailure, panic_message};
 use crate::key::KeyFn;
 use crate::schedule::{Decision, Opened, Pace};
@@ -141,7 +143,7 @@ use crate::{CacheEntry, CacheKey, LoadError, Loader, Schedule, Stats, ValueOf};
 pub(crate) type Outcome<L> = crate::LoadResult<L>;
 
 pub(crate) type Entry<L> = CacheEntry<ValueOf<L>, <L as Loader>::Error>;
-type MemoOf<L, C> = Memo<C, Entry<L>>;
+type KeysOf<L, C> = KeyIndex<C, Entry<L>>;
 type Tier<L, C> = crate::tier::Tier<C, ValueOf<L>>;
 
 /// The settings a [`Builder`](crate::Builder) fixes for a loader's lifetime.
@@ -169,10 +171,9 @@ pub(crate) struct Shared<L: Loader, C: CacheKey> {
 }
 
 struct State<L: Loader, C: CacheKey> {
-    /// The memo of finished loads; `None` when the loader was built with `cache(false)`.
-    cache: Option<MemoOf<L, C>>,
-    /// Keys queued or in flight, and where their answer will be: de-duplication.
-    pending: HashMap<C, InFlight, Hasher>,
+    /// The memo of finished loads, and where the answers of keys queued or in flight will be
+    /// (de-duplication); `None` when the loader was built with `cache(false)`.
+    keys: Option<KeysOf<L, C>>,
     /// Every batch not yet completed or abandoned.
     batches: Slab<Batch<L, C>>,
     /// The batch new keys join, if one is collecting.
@@ -188,15 +189,6 @@ struct State<L: Loader, C: CacheKey> {
     single_key_run: u32,
 }
 
-/// Where a key queued or in flight will be answered: its batch (by slab index, and by id to
-/// tell a reused index apart) and its slot in that batch.
-#[derive(Clone, Copy)]
-struct InFlight {
-    batch: usize,
-    id: u64,
-    slot: u32,
-}
-
 enum Phase<L: Loader> {
     Collecting,
     Sealed,
@@ -210,7 +202,7 @@ struct Batch<L: Loader, C: CacheKey> {
     answers: Arc<Answers<ValueOf<L>, L::Error>>,
     /// The key of each slot; moved into the batch future when it starts.
     keys: InlineVec<L::Key>,
-    /// The cache key of each slot (empty when the cache is off), to find the slot's `pending`
+    /// The cache key of each slot (empty when the cache is off), to find the slot's in-flight
     /// entry when the batch completes.
     cache_keys: InlineVec<C>,
     /// Slots answered by `prime` before the batch was sent: not sent to the batch function.
@@ -292,7 +284,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         loader: L,
         key_fn: KeyFn<L::Key, C>,
         config: Config,
-        cache: Option<MemoOf<L, C>>,
+        keys: Option<KeysOf<L, C>>,
         tier: Option<Tier<L, C>>,
     ) -> Self {
         Shared {
@@ -301,8 +293,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             config,
             tier,
             state: Mutex::new(State {
-                cache,
-                pending: HashMap::default(),
+                keys,
                 batches: Slab::new(),
                 open: None,
                 running: 0,
@@ -381,31 +372,26 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         // Published first: the span's fields go to the subscriber, which is user code.
         batch.trace.complete(primed, failure);
 
-        // Memoize. Stale in-flight: a panic here leaves some `pending` entries pointing at this
-        // batch; they are recognised by its id (see `State::pending_slot`), never served.
+        // Memoize. Stale in-flight: a panic here leaves some in-flight entries pointing at this
+        // batch; they are recognised by its id (see `KeyIndex::find`), never served.
         let memoized = catch_unwind(AssertUnwindSafe(|| {
-            if let (Results::Slots(_), Some(cache)) = (results, state.cache.as_mut()) {
-                cache.reserve(batch.cache_keys.len());
-            }
+            let Some(keys) = state.keys.as_mut() else {
+                return;
+            };
             for (slot, cache_key) in batch.cache_keys.iter().enumerate() {
-                // One lookup in the common case, where the entry is this slot's.
-                let Some(p) = state.pending.remove(cache_key) else {
-                    continue; // cleared or primed: the answer goes to this batch's waiters only
+                let at = InFlight {
+                    batch: index,
+                    id: batch.id,
+                    slot: slot as u32,
                 };
-                if p.id != batch.id || p.slot as usize != slot {
-                    // Cleared, then queued again in another slot: that slot will answer it.
-                    state.pending.insert(cache_key.clone(), p);
-                    continue;
-                }
-                let (Results::Slots(slots), Some(cache)) = (results, state.cache.as_mut()) else {
-                    continue; // a failed batch is not memoized
-                };
-                let entry = match &slots[slot] {
-                    Ok(v) => Ok(v.clone()),
-                    Err(LoadError::Key(e)) => Err(Arc::clone(e)),
-                    Err(_) => continue,
-                };
-                cache.set(cache_key.clone(), entry);
+                keys.settle(cache_key, at, || match results {
+                    Results::Slots(slots) => match &slots[slot] {
+                        Ok(v) => Some(Ok(v.clone())),
+                        Err(LoadError::Key(e)) => Some(Err(Arc::clone(e))),
+                        Err(_) => None,
+                    },
+                    Results::Failed(_) => None, // a failed batch is not memoized
+                });
             }
         }));
         // Lock rule: wake after unlocking.
@@ -584,39 +570,41 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         wake: &mut Wakers,
     ) -> Admit<L> {
         self.stats.loads += 1;
-        let cache_key = match self.cache.as_mut() {
+        let cache_key = match self.keys.as_mut() {
             None => None,
-            Some(cache) => {
+            Some(keys) => {
                 let cache_key = shared.key_fn.cache_key(&key);
-                if let Some(entry) = cache.get(&cache_key) {
-                    self.stats.cache_hits += 1;
-                    #[cfg(feature = "tracing")]
-                    if let Some(open) = self.open {
-                        self.batches[open].trace.memo_hit();
+                match keys.find(&cache_key, live(&self.batches)) {
+                    Found::Done(entry) => {
+                        self.stats.cache_hits += 1;
+                        #[cfg(feature = "tracing")]
+                        if let Some(open) = self.open {
+                            self.batches[open].trace.memo_hit();
+                        }
+                        return Admit::Ready(entry.map_err(LoadError::Key));
                     }
-                    return Admit::Ready(entry.map_err(LoadError::Key));
+                    Found::InFlight(p) => {
+                        self.stats.deduplicated += 1;
+                        #[cfg(feature = "tracing")]
+                        self.batches[p.batch].trace.deduplicated();
+                        let edge = match *awaiting.get_or_init(waits::awaiting) {
+                            None => None,
+                            Some(from) => match waits::wait_for(from, p.id, shared.name()) {
+                                Ok(edge) => Some(edge),
+                                Err(path) => {
+                                    let loader = Arc::clone(shared.name());
+                                    return Admit::Ready(Err(LoadError::Cycle { loader, path }));
+                                }
+                            },
+                        };
+                        return Admit::Queued {
+                            batch: p.batch,
+                            slot: p.slot,
+                            edge,
+                        };
+                    }
+                    Found::Absent(absent) => Some((Cow::into_owned(cache_key), absent)),
                 }
-                if let Some(p) = self.pending_slot(&cache_key) {
-                    self.stats.deduplicated += 1;
-                    #[cfg(feature = "tracing")]
-                    self.batches[p.batch].trace.deduplicated();
-                    let edge = match *awaiting.get_or_init(waits::awaiting) {
-                        None => None,
-                        Some(from) => match waits::wait_for(from, p.id, shared.name()) {
-                            Ok(edge) => Some(edge),
-                            Err(path) => {
-                                let loader = Arc::clone(shared.name());
-                                return Admit::Ready(Err(LoadError::Cycle { loader, path }));
-                            }
-                        },
-                    };
-                    return Admit::Queued {
-                        batch: p.batch,
-                        slot: p.slot,
-                        edge,
-                    };
-                }
-                Some(Cow::into_owned(cache_key))
             }
         };
 
@@ -632,14 +620,15 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         let slot = batch.slots;
         batch.slots += 1;
         batch.keys.push(key);
-        if let Some(cache_key) = cache_key {
+        if let (Some((cache_key, absent)), Some(keys)) = (cache_key, self.keys.as_mut()) {
             let in_flight = InFlight {
                 batch: index,
                 id: batch.id,
                 slot,
             };
             batch.cache_keys.push(cache_key.clone());
-            self.pending.insert(cache_key, in_flight);
+            // Found absent above, and the index not changed since.
+            keys.insert_in_flight(absent, cache_key, in_flight);
         }
         // A batch still collecting waits for nothing yet, so this edge cannot close a cycle.
         let edge = awaiting.get_or_init(waits::awaiting).map(|from| {
@@ -779,13 +768,9 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         // Permits: also when this batch was not running, since it may have been handed a freed
         // permit (popped from the queue and woken) and dropped before using it.
         let next = self.next_queued_driver(max_concurrent);
-        for cache_key in &batch.cache_keys {
-            if self
-                .pending
-                .get(cache_key)
-                .is_some_and(|p| p.id == batch.id)
-            {
-                self.pending.remove(cache_key);
+        if let Some(keys) = self.keys.as_mut() {
+            for cache_key in &batch.cache_keys {
+                keys.forget_in_flight(cache_key, batch.id);
             }
         }
         (batch, next)
@@ -813,18 +798,12 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         }
         None
     }
+}
 
-    /// Where a queued or in-flight key will be answered, if it still will. Stale in-flight: an
-    /// entry whose batch is gone (a panic in `complete` left it behind) is dropped, not trusted.
-    fn pending_slot(&mut self, cache_key: &C) -> Option<InFlight> {
-        let p = *self.pending.get(cache_key)?;
-        if self.batches.get(p.batch).is_some_and(|b| b.id == p.id) {
-            Some(p)
-        } else {
-            self.pending.remove(cache_key);
-            None
-        }
-    }
+/// Whether an in-flight entry's batch still exists, for [`KeyIndex::find`]. Stale in-flight: an
+/// entry whose batch is gone (a panic in `complete` left it behind) is not trusted.
+fn live<L: Loader, C: CacheKey>(batches: &Slab<Batch<L, C>>) -> impl Fn(&InFlight) -> bool + '_ {
+    |p| batches.get(p.batch).is_some_and(|b| b.id == p.id)
 }
 
 impl<L: Loader, C: CacheKey> Batch<L, C> {

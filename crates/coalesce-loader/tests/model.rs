@@ -324,6 +324,10 @@ fn plain(results: Results) -> Vec<Value> {
 #[derive(Clone, Copy, Debug)]
 struct Config {
     cache: bool,
+    /// Whether the memo is a map of the user's own (`cache_map`) rather than the built-in one:
+    /// the loader then keeps its in-flight keys apart from it, where the built-in memo shares
+    /// one table with them. Same semantics, two code paths.
+    own_memo: bool,
     max_batch_size: usize,
     max_concurrent_batches: usize,
 }
@@ -380,13 +384,14 @@ fn drive<F: Future + Unpin>(frame: &mut F) -> Result<F::Output, TestCaseError> {
 fn run(ops: Vec<Op>, config: Config, coverage: &Coverage) -> Result<(), TestCaseError> {
     let Config {
         cache,
+        own_memo,
         max_batch_size,
         max_concurrent_batches,
     } = config;
     let versions = Arc::new(Mutex::new([0u64; KEYS as usize]));
     let calls = common::Calls::default();
     let running = Arc::new(Running::default());
-    let loader = DataLoader::builder(coalesce_loader::from_fn({
+    let builder = DataLoader::builder(coalesce_loader::from_fn({
         let (versions, calls, running) = (versions.clone(), calls.clone(), running.clone());
         move |keys: Vec<u64>| {
             calls.record(&keys);
@@ -409,8 +414,12 @@ fn run(ops: Vec<Op>, config: Config, coverage: &Coverage) -> Result<(), TestCase
     }))
     .cache(cache)
     .max_batch_size(max_batch_size)
-    .max_concurrent_batches(max_concurrent_batches)
-    .build();
+    .max_concurrent_batches(max_concurrent_batches);
+    let loader = if own_memo {
+        builder.cache_map(HashMap::new()).build()
+    } else {
+        builder.build()
+    };
 
     let mut model = Model::new(cache, max_batch_size);
     // Loads still outstanding in this frame: the future, and what the model expects of it.
@@ -521,14 +530,18 @@ fn loader_agrees_with_the_model() {
     });
     let config = (
         any::<bool>(),
+        any::<bool>(),
         prop_oneof![Just(usize::MAX), 1..4usize],
         prop_oneof![Just(usize::MAX), 1..=2usize],
     )
-        .prop_map(|(cache, max_batch_size, max_concurrent_batches)| Config {
-            cache,
-            max_batch_size,
-            max_concurrent_batches,
-        });
+        .prop_map(
+            |(cache, own_memo, max_batch_size, max_concurrent_batches)| Config {
+                cache,
+                own_memo,
+                max_batch_size,
+                max_concurrent_batches,
+            },
+        );
     let coverage = Coverage::default();
     let outcome = runner.run(
         &(prop::collection::vec(op(), 1..60), config),

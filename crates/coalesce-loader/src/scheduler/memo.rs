@@ -1,38 +1,30 @@
 //! Changes to the memo from outside a batch: `clear`, `clear_all` and `prime`.
 //!
-//! Each runs in one critical section of the loader's lock. A key's `pending` entry (its
-//! [`InFlight`](super::InFlight)) goes with its memo entry, so that the batch it points to does
+//! Each runs in one critical section of the loader's lock. A key's in-flight entry in the
+//! [`KeyIndex`](super::KeyIndex) goes with its memo entry, so that the batch it points to does
 //! not memoize its answer for that key when it completes: a cleared key is fetched afresh by the
 //! next load, and a primed key keeps the primed value.
 
 use std::borrow::Borrow;
 
+use super::key_index::Found;
 use super::trace::Sent;
-use super::{Entry, Phase, Shared, State, WakeOnDrop, Wakers};
+use super::{Entry, Phase, Shared, State, WakeOnDrop, Wakers, live};
 use crate::{CacheKey, Loader};
 
 impl<L: Loader, C: CacheKey> Shared<L, C> {
-    /// Runs `f` with the lock held and the memo present, if the loader caches at all.
-    fn with_cache(&self, f: impl FnOnce(&mut State<L, C>)) {
-        let mut state = self.lock();
-        if state.cache.is_some() {
-            f(&mut state)
-        }
-    }
-
     /// Forgets `keys` in the memo, and queues their deletion from the tier.
     pub(crate) fn clear(&self, keys: impl IntoIterator<Item = impl Borrow<L::Key>>) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        if state.cache.is_none() && self.tier.is_none() {
+        if state.keys.is_none() && self.tier.is_none() {
             return;
         }
         let mut owed = Vec::new();
         for key in keys {
             let cache_key = self.key_fn.cache_key(key.borrow());
-            if let Some(cache) = state.cache.as_mut() {
-                state.pending.remove(&*cache_key);
-                cache.delete(&cache_key);
+            if let Some(index) = state.keys.as_mut() {
+                index.remove(&cache_key);
             }
             if self.tier.is_some() {
                 owed.push(cache_key.into_owned());
@@ -48,9 +40,8 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     pub(crate) fn clear_all(&self) {
         let mut guard = self.lock();
         let state = &mut *guard;
-        if let Some(cache) = state.cache.as_mut() {
-            cache.clear();
-            state.pending.clear();
+        if let Some(index) = state.keys.as_mut() {
+            index.clear();
         }
         drop(guard);
         if let Some(tier) = &self.tier {
@@ -65,10 +56,16 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     pub(crate) fn prime(&self, entries: impl IntoIterator<Item = (L::Key, Entry<L>)>, force: bool) {
         // Lock rule: declared first, so the driver it wakes is woken after the lock is released.
         let mut wake = WakeOnDrop(Wakers::default());
-        self.with_cache(|state| {
-            for (key, value) in entries {
-                let cache_key = self.key_fn.cache_key(&key);
-                if let Some(p) = state.pending_slot(&cache_key) {
+        let mut guard = self.lock();
+        let state: &mut State<L, C> = &mut guard;
+        if state.keys.is_none() {
+            return;
+        }
+        for (key, value) in entries {
+            let cache_key = self.key_fn.cache_key(&key);
+            let index = state.keys.as_mut().expect("checked above");
+            match index.find(&cache_key, live(&state.batches)) {
+                Found::InFlight(p) => {
                     let batch = &mut state.batches[p.batch];
                     if matches!(batch.phase, Phase::Collecting | Phase::Sealed) {
                         batch.primed.push((p.slot, value.clone()));
@@ -79,20 +76,14 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
                     } else if !force {
                         continue;
                     }
-                    // Primed or overwritten: the batch's own answer for this key is not memoized.
-                    state.pending.remove(&*cache_key);
-                } else if !force
-                    && state
-                        .cache
-                        .as_mut()
-                        .is_some_and(|c| c.get(&cache_key).is_some())
-                {
-                    continue;
                 }
-                if let Some(cache) = state.cache.as_mut() {
-                    cache.set(cache_key.into_owned(), value);
-                }
+                Found::Done(_) if !force => continue,
+                Found::Done(_) | Found::Absent(_) => {}
             }
-        });
+            // Primed or overwritten: the batch it was in flight in does not memoize its own
+            // answer for this key.
+            let index = state.keys.as_mut().expect("checked above");
+            index.set_done(cache_key, value);
+        }
     }
 }

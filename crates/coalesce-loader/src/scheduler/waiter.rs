@@ -254,9 +254,9 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         // Lock rule: declared before the guard, so that even a panic below wakes unlocked.
         let mut wake = WakeOnDrop(Wakers::default());
         let mut state = self.lock();
-        if state.cache.is_some() {
-            // New keys go into `pending`: grow it once, not step by step.
-            state.pending.reserve(keys.size_hint().0);
+        if let Some(index) = state.keys.as_mut() {
+            // New keys go into the index: grow it once, not step by step.
+            index.reserve(keys.size_hint().0);
         }
         for key in keys {
             let place = state.admit_one(self, key, &awaiting, &mut wake.0);
