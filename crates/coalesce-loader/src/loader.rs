@@ -88,7 +88,9 @@ pub type ValueOf<L> =
 /// calling a database does not notice. Implement [`Loader`] for a type of your own to avoid it.
 pub struct FnLoader<K, O, E> {
     f: Box<BatchFn<K, O, E>>,
-    name: &'static str,
+    /// The closure's type name, made a name by [`Loader::name`] only when asked for: most loaders
+    /// are built per request and never need it.
+    type_name: &'static str,
 }
 
 type BatchFn<K, O, E> =
@@ -124,7 +126,7 @@ where
 {
     FnLoader {
         f: Box::new(move |keys| Box::pin(f(keys))),
-        name: function_name(std::any::type_name::<F>()),
+        type_name: std::any::type_name::<F>(),
     }
 }
 
@@ -143,7 +145,7 @@ where
     }
 
     fn name(&self) -> &str {
-        self.name
+        function_name(self.type_name)
     }
 }
 
