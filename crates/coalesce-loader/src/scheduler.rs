@@ -379,11 +379,7 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
                 return;
             };
             for (slot, cache_key) in batch.cache_keys.iter().enumerate() {
-                let at = InFlight {
-                    batch: index,
-                    id: batch.id,
-                    slot: slot as u32,
-                };
+                let at = InFlight::new(index, batch.id, slot as u32);
                 keys.settle(cache_key, at, || match results {
                     Results::Slots(slots) => match &slots[slot] {
                         Ok(v) => Some(Ok(v.clone())),
@@ -586,7 +582,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                     Found::InFlight(p) => {
                         self.stats.deduplicated += 1;
                         #[cfg(feature = "tracing")]
-                        self.batches[p.batch].trace.deduplicated();
+                        self.batches[p.batch()].trace.deduplicated();
                         let edge = match *awaiting.get_or_init(waits::awaiting) {
                             None => None,
                             Some(from) => match waits::wait_for(from, p.id, shared.name()) {
@@ -598,7 +594,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                             },
                         };
                         return Admit::Queued {
-                            batch: p.batch,
+                            batch: p.batch(),
                             slot: p.slot,
                             edge,
                         };
@@ -621,11 +617,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         batch.slots += 1;
         batch.keys.push(key);
         if let (Some((cache_key, absent)), Some(keys)) = (cache_key, self.keys.as_mut()) {
-            let in_flight = InFlight {
-                batch: index,
-                id: batch.id,
-                slot,
-            };
+            let in_flight = InFlight::new(index, batch.id, slot);
             batch.cache_keys.push(cache_key.clone());
             // Found absent above, and the index not changed since.
             keys.insert_in_flight(absent, cache_key, in_flight);
@@ -803,7 +795,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
 /// Whether an in-flight entry's batch still exists, for [`KeyIndex::find`]. Stale in-flight: an
 /// entry whose batch is gone (a panic in `complete` left it behind) is not trusted.
 fn live<L: Loader, C: CacheKey>(batches: &Slab<Batch<L, C>>) -> impl Fn(&InFlight) -> bool + '_ {
-    |p| batches.get(p.batch).is_some_and(|b| b.id == p.id)
+    |p| batches.get(p.batch()).is_some_and(|b| b.id == p.id)
 }
 
 impl<L: Loader, C: CacheKey> Batch<L, C> {

@@ -34,12 +34,26 @@ use crate::CacheKey;
 use crate::cache::Hasher;
 
 /// Where a key queued or in flight will be answered: its batch (by slab index, and by id to
-/// tell a reused index apart) and its slot in that batch.
+/// tell a reused index apart) and its slot in that batch. Sixteen bytes: the unified table holds
+/// one per key, and a thousand-key batch's table is moved whole each time it grows.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct InFlight {
-    pub(super) batch: usize,
-    pub(super) id: u64,
+    batch: u32,
     pub(super) slot: u32,
+    pub(super) id: u64,
+}
+
+impl InFlight {
+    pub(super) fn new(batch: usize, id: u64, slot: u32) -> Self {
+        // A slab index: each batch holds memory of its own, so there are never 2^32 at once.
+        let batch = u32::try_from(batch).expect("fewer than 2^32 batches at once");
+        InFlight { batch, slot, id }
+    }
+
+    /// The batch's index in the loader's slab.
+    pub(super) fn batch(self) -> usize {
+        self.batch as usize
+    }
 }
 
 /// A memo of the user's own, holding entries `E` by cache key `C`.

@@ -66,12 +66,12 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             let index = state.keys.as_mut().expect("checked above");
             match index.find(&cache_key, live(&state.batches)) {
                 Found::InFlight(p) => {
-                    let batch = &mut state.batches[p.batch];
+                    let batch = &mut state.batches[p.batch()];
                     if matches!(batch.phase, Phase::Collecting | Phase::Sealed) {
                         batch.primed.push((p.slot, value.clone()));
                         if batch.primed.len() == batch.slots as usize {
                             // Nothing is left to fetch: make sure the driver notices.
-                            wake.0.push(state.seal(p.batch, Sent::Primed));
+                            wake.0.push(state.seal(p.batch(), Sent::Primed));
                         }
                     } else if !force {
                         continue;

@@ -72,23 +72,46 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
     }
 
     /// Ready once the batch has completed; drives the batch if it is this waiter's turn.
+    /// Inlined down to the check of the answers, which is all that most polls (every waiter's
+    /// last) do.
+    #[inline]
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if Self::is_answered(&self.answers, &mut self.answered, &mut self.edge) {
+            return Poll::Ready(());
+        }
+        self.wait(cx)
+    }
+
+    /// Whether the batch's `answers` are published; if so, marks the waiter `answered` and drops
+    /// its `edge`. Takes the fields, not `self`, so that `wait` can call it while it holds the
+    /// loader's lock through `self.shared`.
+    #[inline]
+    fn is_answered(
+        answers: &Answers<ValueOf<L>, L::Error>,
+        answered: &mut bool,
+        edge: &mut Option<Box<Edge>>,
+    ) -> bool {
+        if !answers.are_published() {
+            return false;
+        }
+        *answered = true;
+        // Answered: it waits for nothing now, so its wait-for edge goes (a stale one could later
+        // be taken for half of a cycle).
+        *edge = None;
+        true
+    }
+
+    /// `poll` before the answers are published: registers the waker, and drives the batch when
+    /// it is this waiter's turn. Never inlined, so that the check in `poll` stays small where it
+    /// is inlined (in every `Load`'s poll, cache hits included).
+    #[inline(never)]
+    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let shared: &Arc<Shared<L, C>> = self.shared.borrow();
         loop {
-            if self.answers.are_published() {
-                self.answered = true;
-                // Answered: it waits for nothing now, so its wait-for edge goes (a stale one
-                // could later be taken for half of a cycle).
-                self.edge = None;
-                return Poll::Ready(());
-            }
             let mut state = shared.lock();
             // Published first: completion publishes before it releases the lock, so this check
             // under the lock cannot miss it, and the batch below is still this waiter's.
-            if self.answers.are_published() {
-                self.answered = true;
-                // Answered: its edge goes, as above.
-                self.edge = None;
+            if Self::is_answered(&self.answers, &mut self.answered, &mut self.edge) {
                 return Poll::Ready(());
             }
             let mut unblocked = None;
@@ -119,6 +142,11 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
             drop(state);
             if shared.poll_batch(self.batch, id, fut, cx).is_pending() {
                 return Poll::Pending;
+            }
+            // The batch completed in that poll (or a panic in its completion left it half
+            // done, which the check under the lock above sorts out).
+            if Self::is_answered(&self.answers, &mut self.answered, &mut self.edge) {
+                return Poll::Ready(());
             }
         }
     }

@@ -14,6 +14,7 @@ pub(super) struct Wakers(InlineVec<Option<Waker>>);
 
 impl Wakers {
     /// Appends an entry, at index `len()` before the call.
+    #[inline]
     pub(super) fn push(&mut self, waker: Option<Waker>) {
         self.0.push(waker);
     }
