@@ -148,8 +148,8 @@ pub(crate) struct Opened {
     deadline: Option<tokio::time::Instant>,
 }
 
-/// A waiter's progress through the schedule while it drives. Kept per waiter, not per batch: a
-/// waiter that inherits the driver's role starts counting afresh.
+/// A batch driver's progress through the schedule. Kept in the batch, and reset when a waiter
+/// inherits the driver's role: it starts counting afresh.
 #[derive(Default)]
 pub(crate) struct Pace {
     /// Frame rule: the batch's size at this waiter's last poll as its driver.
@@ -157,27 +157,45 @@ pub(crate) struct Pace {
     /// How often this waiter has yielded as the driver: in a row without growth for the frame
     /// rule, in all for `Schedule::Yields`.
     yields: u32,
-    /// The window's timer, registered at the first poll as driver.
+    /// The window's timer, registered at the driver's first poll.
     #[cfg(feature = "tokio")]
     sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    /// `TokioRounds`: whether this waiter yields through tokio's deferred wakes, decided at its
-    /// first poll as driver (on a tokio runtime or not).
+    /// `TokioRounds`: whether the driver yields through tokio's deferred wakes, decided at its
+    /// first poll (on a tokio runtime or not).
     #[cfg(feature = "tokio")]
     deferred: Option<bool>,
 }
 
-impl Pace {
-    /// Wakes the driver for its next round, after a `Decision::Yield`: through tokio's deferred
-    /// wakes where `TokioRounds` counts tokio's rounds, at once otherwise.
-    pub(crate) fn wake(&self, cx: &mut Context<'_>) {
+/// How a driver that yields after a `Decision::Yield` is woken for its next round: through
+/// tokio's deferred wakes where `TokioRounds` counts tokio's rounds, at once otherwise. Taken
+/// from the batch's [`Pace`] under the loader's lock, used once the lock is released.
+#[derive(Clone, Copy)]
+pub(crate) struct Rewake {
+    #[cfg(feature = "tokio")]
+    deferred: bool,
+}
+
+impl Rewake {
+    /// Wakes the driver's task for its next round.
+    pub(crate) fn wake(self, cx: &mut Context<'_>) {
         #[cfg(feature = "tokio")]
-        if self.deferred == Some(true) {
+        if self.deferred {
             // Its first poll hands the waker to the runtime, which wakes it once it has run every
             // task that is ready, and returns `Pending`: nothing to do with its answer.
             let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
             return;
         }
         cx.waker().wake_by_ref();
+    }
+}
+
+impl Pace {
+    /// How the driver is to be woken after this decision to yield.
+    pub(crate) fn rewake(&self) -> Rewake {
+        Rewake {
+            #[cfg(feature = "tokio")]
+            deferred: self.deferred == Some(true),
+        }
     }
 
     /// Counts one poll as driver of a batch of `keys` keys: whether `quiet_rounds` rounds in

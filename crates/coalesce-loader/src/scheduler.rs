@@ -135,7 +135,7 @@ use self::trace::{BatchTrace, Sent};
 use self::wakers::Wakers;
 use crate::error::{BatchFailure, panic_message};
 use crate::key::KeyFn;
-use crate::schedule::{Decision, Opened, Pace};
+use crate::schedule::{Decision, Opened, Pace, Rewake};
 use crate::waits;
 use crate::{CacheEntry, CacheKey, LoadError, Loader, Schedule, Stats, ValueOf};
 
@@ -225,6 +225,8 @@ struct Batch<L: Loader, C: CacheKey> {
     driver: Option<u32>,
     phase: Phase<L>,
     opened: Opened,
+    /// The driver's progress through the schedule.
+    pace: Pace,
     trace: BatchTrace,
 }
 
@@ -258,8 +260,9 @@ static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
 enum DriverStep<L: Loader> {
     /// Poll this batch future (of the batch with this id), unlocked.
     Poll(BatchFuture<L>, u64),
-    /// Yield to the executor: wake this task once the lock is released, and return `Pending`.
-    Yield,
+    /// Yield to the executor: wake this task once the lock is released, so, and return
+    /// `Pending`.
+    Yield(Rewake),
     /// Wait: a waker is registered where the awaited event will fire it.
     Wait,
 }
@@ -666,7 +669,6 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         shared: &Arc<Shared<L, C>>,
         index: usize,
         waiter: u32,
-        pace: &mut Pace,
         cx: &mut Context<'_>,
         unblocked: &mut Option<Waker>,
     ) -> DriverStep<L> {
@@ -685,21 +687,26 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         }
         // One driver.
         match batch.driver {
-            None => batch.driver = Some(waiter),
+            None => {
+                batch.driver = Some(waiter);
+                // An heir that takes over starts counting afresh.
+                batch.pace = Pace::default();
+            }
             Some(driver) if driver == waiter => {}
             Some(_) => return DriverStep::Wait,
         }
 
         if let Phase::Collecting = batch.phase {
-            let decision = shared
-                .config
-                .schedule
-                .decide(&batch.opened, pace, batch.slots, cx);
+            let decision =
+                shared
+                    .config
+                    .schedule
+                    .decide(&batch.opened, &mut batch.pace, batch.slots, cx);
             match decision {
                 Decision::Send => {
                     self.seal(index, Sent::Schedule(shared.config.schedule));
                 }
-                Decision::Yield => return DriverStep::Yield,
+                Decision::Yield => return DriverStep::Yield(batch.pace.rewake()),
                 Decision::Wait => return DriverStep::Wait,
             }
         }
@@ -817,6 +824,7 @@ impl<L: Loader, C: CacheKey> Batch<L, C> {
             driver: None,
             phase: Phase::Collecting,
             opened: shared.config.schedule.open(),
+            pace: Pace::default(),
             trace: BatchTrace::open(|| shared.name()),
         }
     }

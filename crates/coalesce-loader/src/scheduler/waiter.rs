@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::{Answers, DriverStep, Outcome, Shared, State, WakeOnDrop, Wakers};
-use crate::schedule::Pace;
 use crate::waits::Edge;
 use crate::{CacheKey, Loader, ValueOf};
 
@@ -28,7 +27,6 @@ pub(crate) struct Waiter<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> {
     batch: usize,
     /// This waiter's index in its batch's `wakers`.
     index: u32,
-    pace: Pace,
     /// This waiter's edge in the wait-for graph, if it was made inside a batch function. Boxed:
     /// few loads have one, and every `Load` future would otherwise carry its 24 bytes.
     edge: Option<Box<Edge>>,
@@ -115,14 +113,7 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
                 return Poll::Ready(());
             }
             let mut unblocked = None;
-            let step = state.drive(
-                shared,
-                self.batch,
-                self.index,
-                &mut self.pace,
-                cx,
-                &mut unblocked,
-            );
+            let step = state.drive(shared, self.batch, self.index, cx, &mut unblocked);
             let (fut, id) = match step {
                 DriverStep::Poll(fut, id) => (fut, id),
                 DriverStep::Wait => {
@@ -133,9 +124,9 @@ impl<L: Loader, C: CacheKey, S: Borrow<Arc<Shared<L, C>>>> Waiter<L, C, S> {
                     }
                     return Poll::Pending;
                 }
-                DriverStep::Yield => {
+                DriverStep::Yield(rewake) => {
                     drop(state);
-                    self.pace.wake(cx);
+                    rewake.wake(cx);
                     return Poll::Pending;
                 }
             };
@@ -230,7 +221,6 @@ impl<'a, L: Loader, C: CacheKey> Registrar<'a, '_, L, C> {
             answers: Arc::clone(&b.answers),
             batch,
             index: (b.wakers.len() - 1) as u32,
-            pace: Pace::default(),
             edge: None,
             answered: false,
             cache_key: PhantomData,
