@@ -297,6 +297,15 @@ impl Row {
     /// The best figure of anyone but coalesce, and whose it is: the best peer, or the naive
     /// server in a row without peers.
     pub fn best_peer(&self) -> Option<(String, Cell)> {
+        let (column, cell) = self.best()?;
+        Some((
+            column.map_or_else(|| "naive".to_string(), |c| c.to_string()),
+            cell,
+        ))
+    }
+
+    /// [`best_peer`](Self::best_peer), by column: `None` for the naive server.
+    fn best(&self) -> Option<(Option<Column>, Cell)> {
         let better = |a: &Cell, b: &Cell| {
             let order = a.value.total_cmp(&b.value);
             if self.unit.higher_is_better() {
@@ -306,18 +315,29 @@ impl Row {
             }
         };
         match self.peers().min_by(|a, b| better(&a.1, &b.1)) {
-            Some((peer, cell)) => Some((peer.to_string(), *cell)),
+            Some(&(peer, cell)) => Some((Some(peer), cell)),
             None => match self.baseline {
-                Some(Baseline::Naive(cell)) => Some(("naive".to_string(), cell)),
+                Some(Baseline::Naive(cell)) => Some((None, cell)),
                 _ => None,
             },
         }
     }
 
-    /// coalesce against the best peer, such as `2.54× faster than dataloader 0.18`.
+    /// coalesce against the best peer, such as `2.54× faster than dataloader 0.18`. Like is
+    /// compared with like: against a peer in another language, whose batch functions answer in
+    /// key order, the figure is coalesce's positional column where the row has one (and the
+    /// ratio says so); against the Rust peers, which answer the same `HashMap`, the mapped one.
     pub fn ratio(&self) -> Option<String> {
-        let ours = self.cell(Column::COALESCE)?.value;
-        let (peer, theirs) = self.best_peer()?;
+        let (column, theirs) = self.best()?;
+        let peer = column.map_or_else(|| "naive".to_string(), |c| c.to_string());
+        let positional = match column {
+            Some(Column::Foreign(_)) => self.cell(Contender::CoalescePositional),
+            _ => None,
+        };
+        let (ours, shape) = match positional {
+            Some(cell) => (cell.value, "positional: "),
+            None => (self.cell(Column::COALESCE)?.value, ""),
+        };
         let (better, worse) = self.unit.comparatives();
         let ours_better = if self.unit.higher_is_better() {
             ours >= theirs.value
@@ -329,9 +349,9 @@ impl Row {
         if low == 0.0 {
             // No multiple of nothing: say both.
             let (ours, theirs) = (self.unit.format(ours), self.unit.format(theirs.value));
-            return Some(format!("{ours} against {theirs} for {peer}"));
+            return Some(format!("{shape}{ours} against {theirs} for {peer}"));
         }
-        Some(format!("{:.2}× {word} than {peer}", high / low))
+        Some(format!("{shape}{:.2}× {word} than {peer}", high / low))
     }
 
     /// Whether coalesce met the row's target.
@@ -538,6 +558,25 @@ mod tests {
         assert_eq!(
             row.ratio().unwrap(),
             "1.25× slower than graphql/dataloader (Node)"
+        );
+    }
+
+    #[test]
+    fn a_peer_in_another_language_is_compared_with_the_positional_column() {
+        let mut row = row(Unit::NsPerLoad, 150.0, 300.0, None);
+        row.cells
+            .push((Contender::CoalescePositional.into(), cell(100.0, 1.0)));
+        row.cells
+            .push((Foreign::GraphqlDataloader.into(), cell(120.0, 1.0)));
+        assert_eq!(
+            row.ratio().unwrap(),
+            "positional: 1.20× faster than graphql/dataloader (Node)"
+        );
+        // Against a Rust peer, answering the same `HashMap`, the mapped column still counts.
+        row.cells.pop();
+        assert_eq!(
+            row.ratio().unwrap(),
+            "2.00× faster than dataloader 0.18, 10 yields"
         );
     }
 
