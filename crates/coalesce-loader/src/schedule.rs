@@ -152,10 +152,10 @@ pub(crate) struct Opened {
 /// inherits the driver's role: it starts counting afresh.
 #[derive(Default)]
 pub(crate) struct Pace {
-    /// Frame rule: the batch's size at this waiter's last poll as its driver.
+    /// Frame rule: the batch's size at the driver's last poll.
     seen: u32,
-    /// How often this waiter has yielded as the driver: in a row without growth for the frame
-    /// rule, in all for `Schedule::Yields`.
+    /// How often the driver has yielded: in a row without growth for the frame rule, in all for
+    /// `Schedule::Yields`.
     yields: u32,
     /// The window's timer, registered at the driver's first poll.
     #[cfg(feature = "tokio")]

@@ -260,8 +260,8 @@ static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
 enum DriverStep<L: Loader> {
     /// Poll this batch future (of the batch with this id), unlocked.
     Poll(BatchFuture<L>, u64),
-    /// Yield to the executor: wake this task once the lock is released, so, and return
-    /// `Pending`.
+    /// Yield to the executor: once the lock is released, wake this task as the [`Rewake`] says,
+    /// and return `Pending`.
     Yield(Rewake),
     /// Wait: a waker is registered where the awaited event will fire it.
     Wait,
