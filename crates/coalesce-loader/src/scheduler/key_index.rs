@@ -7,7 +7,6 @@
 //! costs one hash and one probe (the lookup finds it absent and keeps the hash for the insert),
 //! and when its batch completes its answer replaces its in-flight entry where it is: no second
 //! table to remove it from, none to insert it into, and one table that grows instead of two.
-//! That is most of what a load costs the loader besides the futures themselves.
 //!
 //! A memo of the user's own ([`CacheMap`]) only ever sees finished loads, so that an LRU cannot
 //! evict a load in flight and `NoCache` still de-duplicates: in-flight entries then sit in a table
@@ -15,8 +14,8 @@
 //!
 //! The rejected alternative, one table of in-flight entries beside any memo (the built-in one
 //! included), costs the built-in memo three hashes and probes per new key (memo, in-flight
-//! lookup, in-flight insert) and two more per answer (in-flight remove, memo insert): about a
-//! tenth of a thousand-key batch's whole time.
+//! lookup, in-flight insert) and two more per answer (in-flight remove, memo insert): measured, a
+//! thousand-key batch took about 8% longer that way, and a hundred-key one a fifth longer.
 //!
 //! # Stale in-flight entries
 //!
