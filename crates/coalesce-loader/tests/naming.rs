@@ -2,6 +2,8 @@
 //! function's return type, whatever built it.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use coalesce_loader::{Builder, DataLoader, FnLoader, Loader, Loaders};
 use futures::executor::block_on;
@@ -105,6 +107,41 @@ fn unnamed_loaders_read_well_in_messages() {
         "load_users"
     );
     assert_eq!(doubles().name(), "doubles::{{closure}}");
+}
+
+/// A loader that counts how often it is asked for its name.
+struct AskedForItsName(Arc<AtomicUsize>);
+
+impl Loader for AskedForItsName {
+    type Key = u64;
+    type Output = Vec<Result<u64, Infallible>>;
+    type Error = Infallible;
+    async fn load_batch(&self, keys: &[u64]) -> Result<Self::Output, Infallible> {
+        Ok(keys.iter().map(|&k| Ok(k + 1)).collect())
+    }
+    fn name(&self) -> &str {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        "asked"
+    }
+}
+
+/// Working a loader's name out costs a search through its type's path and an allocation, and
+/// most loaders are built per request and never need it: not for batches nobody traces (with the
+/// `tracing` feature and no subscriber, as here), not for a success. Asked for, it is worked out
+/// once.
+#[test]
+fn a_loader_nobody_traces_or_names_never_works_its_name_out() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let loader = DataLoader::new(AskedForItsName(Arc::clone(&asked)));
+    block_on(async {
+        let (a, b) = futures::join!(loader.load(1), loader.load(2));
+        let c = loader.load(a.unwrap() + b.unwrap()).await;
+        assert_eq!(c.unwrap(), 6);
+    });
+    assert_eq!(loader.stats().batches, 2);
+    assert_eq!(asked.load(Ordering::Relaxed), 0);
+    assert_eq!((loader.name(), loader.name()), ("asked", "asked"));
+    assert_eq!(asked.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
