@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::OccupiedEntry;
 
 use crate::CacheKey;
 use crate::cache::Hasher;
@@ -63,10 +64,7 @@ pub(crate) struct KeyIndex<C, E>(Repr<C, E>);
 
 enum Repr<C, E> {
     /// The built-in memo: answers and in-flight slots in one table.
-    Unified {
-        table: HashTable<(C, Known<E>)>,
-        hasher: Hasher,
-    },
+    Unified(Unified<C, E>),
     /// A memo of the user's own, and the in-flight slots beside it.
     Split {
         pending: HashMap<C, InFlight, Hasher>,
@@ -78,6 +76,30 @@ enum Repr<C, E> {
 enum Known<E> {
     Done(E),
     InFlight(InFlight),
+}
+
+/// The one table of the built-in memo, and the hasher every probe and insert of it uses.
+struct Unified<C, E> {
+    table: HashTable<(C, Known<E>)>,
+    hasher: Hasher,
+}
+
+impl<C: CacheKey, E> Unified<C, E> {
+    fn hash(&self, key: &C) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The entry of `key`, whose hash is `hash`, if there is one.
+    fn entry(&mut self, hash: u64, key: &C) -> Option<OccupiedEntry<'_, (C, Known<E>)>> {
+        self.table.find_entry(hash, |(k, _)| k == key).ok()
+    }
+
+    /// Inserts `key`, whose hash is `hash`, known to be absent: no lookup.
+    fn insert_absent(&mut self, hash: u64, key: C, known: Known<E>) {
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hash, (key, known), |(k, _)| hasher.hash_one(k));
+    }
 }
 
 /// What [`KeyIndex::find`] found for a key.
@@ -97,10 +119,10 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// An empty index over the built-in memo, or over `memo`.
     pub(crate) fn new(memo: Option<CustomMemo<C, E>>) -> Self {
         KeyIndex(match memo {
-            None => Repr::Unified {
+            None => Repr::Unified(Unified {
                 table: HashTable::new(),
                 hasher: Hasher::default(),
-            },
+            }),
             Some(memo) => Repr::Split {
                 pending: HashMap::default(),
                 memo,
@@ -115,17 +137,18 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     #[inline]
     pub(super) fn find(&mut self, key: &C, live: impl Fn(&InFlight) -> bool) -> Found<E> {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
-                let hash = hasher.hash_one(key);
+            Repr::Unified(unified) => {
+                let hash = unified.hash(key);
                 // A read-only probe: the memo hit, the path every repeated load takes, is the
                 // one that must stay short.
-                match table.find(hash, |(k, _)| k == key).map(|(_, known)| known) {
+                let known = unified.table.find(hash, |(k, _)| k == key);
+                match known.map(|(_, known)| known) {
                     None => Found::Absent(Absent(hash)),
                     Some(Known::Done(e)) => Found::Done(e.clone()),
                     Some(Known::InFlight(p)) if live(p) => Found::InFlight(*p),
                     Some(Known::InFlight(_)) => {
                         // Stale, which takes a panic in a completion: a second probe is fine.
-                        if let Ok(stale) = table.find_entry(hash, |(k, _)| k == key) {
+                        if let Some(stale) = unified.entry(hash, key) {
                             stale.remove();
                         }
                         Found::Absent(Absent(hash))
@@ -151,12 +174,8 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// Records that `key`, found `absent`, will be answered at `at`.
     pub(super) fn insert_in_flight(&mut self, absent: Absent, key: C, at: InFlight) {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
-                // Found absent, and nothing inserted since: no lookup needed.
-                table.insert_unique(absent.0, (key, Known::InFlight(at)), |(k, _)| {
-                    hasher.hash_one(k)
-                });
-            }
+            // Found absent, and nothing inserted since.
+            Repr::Unified(unified) => unified.insert_absent(absent.0, key, Known::InFlight(at)),
             Repr::Split { pending, .. } => {
                 pending.insert(key, at);
             }
@@ -166,7 +185,7 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// Makes room for `additional` more keys, so that a `load_many` grows the index once.
     pub(super) fn reserve(&mut self, additional: usize) {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
+            Repr::Unified(Unified { table, hasher }) => {
                 table.reserve(additional, |(k, _)| hasher.hash_one(k));
             }
             Repr::Split { pending, .. } => pending.reserve(additional),
@@ -179,9 +198,8 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// is: its answer then goes to this batch's waiters only.
     pub(super) fn settle(&mut self, key: &C, at: InFlight, entry: impl FnOnce() -> Option<E>) {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
-                let hash = hasher.hash_one(key);
-                let Ok(mut found) = table.find_entry(hash, |(k, _)| k == key) else {
+            Repr::Unified(unified) => {
+                let Some(mut found) = unified.entry(unified.hash(key), key) else {
                     return;
                 };
                 if !matches!(found.get().1, Known::InFlight(p) if p == at) {
@@ -208,9 +226,8 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// Forgets the in-flight entry of `key` if it is in batch `id`: the batch was abandoned.
     pub(super) fn forget_in_flight(&mut self, key: &C, id: u64) {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
-                let hash = hasher.hash_one(key);
-                if let Ok(found) = table.find_entry(hash, |(k, _)| k == key)
+            Repr::Unified(unified) => {
+                if let Some(found) = unified.entry(unified.hash(key), key)
                     && matches!(found.get().1, Known::InFlight(p) if p.id == id)
                 {
                     found.remove();
@@ -228,17 +245,11 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// batch it was in flight in, if any, then does not memoize its own answer.
     pub(super) fn set_done(&mut self, key: Cow<'_, C>, entry: E) {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
-                let hash = hasher.hash_one(&*key);
-                match table.find_entry(hash, |(k, _)| *k == *key) {
-                    Ok(mut found) => found.get_mut().1 = Known::Done(entry),
-                    Err(_) => {
-                        table.insert_unique(
-                            hash,
-                            (key.into_owned(), Known::Done(entry)),
-                            |(k, _)| hasher.hash_one(k),
-                        );
-                    }
+            Repr::Unified(unified) => {
+                let hash = unified.hash(&key);
+                match unified.entry(hash, &key) {
+                    Some(mut found) => found.get_mut().1 = Known::Done(entry),
+                    None => unified.insert_absent(hash, key.into_owned(), Known::Done(entry)),
                 }
             }
             Repr::Split { pending, memo } => {
@@ -252,9 +263,8 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// waiters, and memoizes nothing for it).
     pub(super) fn remove(&mut self, key: &C) {
         match &mut self.0 {
-            Repr::Unified { table, hasher } => {
-                let hash = hasher.hash_one(key);
-                if let Ok(found) = table.find_entry(hash, |(k, _)| k == key) {
+            Repr::Unified(unified) => {
+                if let Some(found) = unified.entry(unified.hash(key), key) {
                     found.remove();
                 }
             }
@@ -268,7 +278,7 @@ impl<C: CacheKey, E: Clone + 'static> KeyIndex<C, E> {
     /// Forgets every key, as [`remove`](Self::remove) does one.
     pub(super) fn clear(&mut self) {
         match &mut self.0 {
-            Repr::Unified { table, .. } => table.clear(),
+            Repr::Unified(unified) => unified.table.clear(),
             Repr::Split { pending, memo } => {
                 pending.clear();
                 memo.clear();
