@@ -349,11 +349,13 @@ impl<L: Loader, C: CacheKey> Future for Load<'_, L, C> {
         if let LoadState::Waiting(waiter, _) = &mut this.state {
             ready!(waiter.poll(cx));
         }
-        Poll::Ready(match std::mem::replace(&mut this.state, LoadState::Taken) {
-            LoadState::Ready(outcome) => outcome,
-            LoadState::Waiting(waiter, slot) => waiter.answer(slot),
+        // Each arm returns on its own: a memo hit's answer then goes straight out, not through
+        // a copy shared with the waiting arm.
+        match std::mem::replace(&mut this.state, LoadState::Taken) {
+            LoadState::Ready(outcome) => Poll::Ready(outcome),
+            LoadState::Waiting(waiter, slot) => Poll::Ready(waiter.answer(slot)),
             LoadState::Taken => panic!("`Load` polled after it completed"),
-        })
+        }
     }
 }
 

@@ -8,11 +8,13 @@
 //! loader is built ([`Builder::with_cache_key`](crate::Builder::with_cache_key)), so that a
 //! loader's type never names a closure.
 //!
-//! The function is kept behind a pointer: a plain function pointer for the default (the key is
-//! borrowed, never cloned), a boxed closure otherwise. Making the function a type parameter, as
-//! coalesce 0.1 did, saves that one indirect call per load but makes every loader with a key
-//! function a type nobody can write down.
+//! A cache-key function is kept as a boxed closure. Making it a type parameter, as coalesce 0.1
+//! did, saves one indirect call per load but makes every loader with a key function a type
+//! nobody can write down. The default needs no function at all: the key is borrowed as its own
+//! cache key, through a type check that the compiler resolves (the two types are known equal
+//! wherever that variant can be built), so a memo hit makes no call for it.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::hash::Hash;
 
@@ -25,8 +27,9 @@ impl<T: Hash + Eq + Clone + Send + Sync + 'static> CacheKey for T {}
 
 /// How a loader turns a load key into its cache key.
 pub(crate) enum KeyFn<K, C> {
-    /// The key is its own cache key (`C` is `K`): looked up by reference, never cloned.
-    Same(fn(&K) -> &C),
+    /// The key is its own cache key (`C` is `K`: only [`KeyFn::same`] builds it): looked up by
+    /// reference, never cloned.
+    Same,
     /// A cache-key function given to the builder.
     Custom(Box<dyn Fn(&K) -> C + Send + Sync>),
 }
@@ -34,16 +37,21 @@ pub(crate) enum KeyFn<K, C> {
 impl<K: CacheKey> KeyFn<K, K> {
     /// The default: a key is its own cache key.
     pub(crate) fn same() -> Self {
-        KeyFn::Same(|key| key)
+        KeyFn::Same
     }
 }
 
-impl<K, C: Clone> KeyFn<K, C> {
+impl<K: 'static, C: Clone + 'static> KeyFn<K, C> {
     /// The cache key of `key`; borrowed when it is `key` itself.
     #[inline]
     pub(crate) fn cache_key<'k>(&self, key: &'k K) -> Cow<'k, C> {
         match self {
-            KeyFn::Same(same) => Cow::Borrowed(same(key)),
+            // `K` and `C` are one type here, so the check is decided at compile time.
+            KeyFn::Same => Cow::Borrowed(
+                (key as &dyn Any)
+                    .downcast_ref()
+                    .expect("`KeyFn::Same` is built only where the cache key is the key"),
+            ),
             KeyFn::Custom(f) => Cow::Owned(f(key)),
         }
     }

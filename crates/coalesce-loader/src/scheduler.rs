@@ -566,7 +566,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
         shared: &Shared<L, C>,
         key: L::Key,
         awaiting: &OnceCell<Option<u64>>,
-        wake: &mut Wakers,
+        full: &mut Option<Waker>,
     ) -> Admit<L> {
         self.stats.loads += 1;
         let cache_key = match self.keys.as_mut() {
@@ -631,7 +631,7 @@ impl<L: Loader, C: CacheKey> State<L, C> {
                 .expect("a collecting batch waits for nothing")
         });
         if batch.slots as usize >= shared.config.max_batch_size {
-            wake.push(self.seal_open(Sent::Full));
+            *full = self.seal_open(Sent::Full);
         }
         Admit::Queued {
             batch: index,

@@ -283,8 +283,8 @@ fn manual_schedule_sends_only_on_dispatch() {
     assert_eq!(calls.batches(), [vec![1, 2]]);
 }
 
-#[test]
-fn manual_schedule_still_sends_a_full_batch() {
+/// An echo loader that sends only on `dispatch` or when two keys fill a batch.
+fn manual_with_batches_of_two() -> (DataLoader<Echo>, Calls) {
     let calls = Calls::default();
     let loader = DataLoader::builder(Echo {
         calls: calls.clone(),
@@ -292,11 +292,55 @@ fn manual_schedule_still_sends_a_full_batch() {
     .schedule(Schedule::Manual)
     .max_batch_size(2)
     .build();
+    (loader, calls)
+}
+
+#[test]
+fn manual_schedule_still_sends_a_full_batch() {
+    let (loader, calls) = manual_with_batches_of_two();
     let values = futures::executor::block_on(async {
         let (a, b) = futures::join!(loader.load(1), loader.load(2));
         (a.unwrap(), b.unwrap())
     });
     assert_eq!(values, (10, 20));
+    assert_eq!(calls.batches(), [vec![1, 2]]);
+}
+
+#[test]
+fn a_load_that_fills_the_batch_wakes_the_driver_waiting_on_it() {
+    use futures::FutureExt;
+    for fill_with_load_many in [false, true] {
+        let (loader, calls) = manual_with_batches_of_two();
+        let woken = Arc::new(WakeCount::default());
+        let waker = std::task::Waker::from(Arc::clone(&woken));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut first = Box::pin(loader.load(1));
+        // The driver: under `Manual` it waits for `dispatch` or a full batch.
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        // Queued when called, before any poll: the batch is full now.
+        let second = if fill_with_load_many {
+            let load = loader.load_many([2]);
+            load.map(|values| values.into_iter().map(Result::unwrap).collect())
+                .left_future()
+        } else {
+            loader
+                .load(2)
+                .map(|value| vec![value.unwrap()])
+                .right_future()
+        };
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the load that filled the batch woke its driver (load_many: {fill_with_load_many})"
+        );
+        match first.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(value) => assert_eq!(value.unwrap(), 10),
+            std::task::Poll::Pending => panic!("the woken driver sends its full batch"),
+        }
+        let second: Vec<u64> = futures::executor::block_on(second);
+        assert_eq!(second, [20]);
+        assert_eq!(calls.batches(), [vec![1, 2]]);
+    }
 }
 
 #[test]
@@ -314,13 +358,7 @@ fn dispatch_sends_the_collecting_batch_early() {
 
 #[test]
 fn dispatch_starts_the_batch_function_before_it_returns() {
-    let calls = Calls::default();
-    let loader = DataLoader::builder(Echo {
-        calls: calls.clone(),
-    })
-    .schedule(Schedule::Manual)
-    .max_batch_size(2)
-    .build();
+    let (loader, calls) = manual_with_batches_of_two();
     // Never polled: nobody is the driver yet, and the full batch [1, 2] is sealed but not sent.
     let loads = [loader.load(1), loader.load(2), loader.load(3)];
     assert_eq!(calls.count(), 0);

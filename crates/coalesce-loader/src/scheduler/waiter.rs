@@ -236,8 +236,8 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
     pub(crate) fn admit_key(self: &Arc<Self>, key: L::Key) -> LoadState<'_, L, C> {
         let awaiting = OnceCell::new();
         let mut state = self.lock();
-        let mut wake = Wakers::default();
-        let placed = match state.admit_one(self, key, &awaiting, &mut wake) {
+        let mut full = None;
+        let placed = match state.admit_one(self, key, &awaiting, &mut full) {
             Admit::Ready(outcome) => LoadState::Ready(outcome),
             Admit::Queued { batch, slot, edge } => {
                 let mut registrar = Registrar {
@@ -251,10 +251,10 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
         };
         // Lock rule: wake after unlocking.
         drop(state);
-        // Almost always empty (only a load that fills its batch wakes anyone): a memo hit should
-        // not pay for an iterator over nothing.
-        if !wake.is_empty() {
-            wake.wake_all();
+        // Only a load that fills its batch wakes anyone: a single `Option`, so that a memo hit
+        // pays for no list.
+        if let Some(driver) = full {
+            driver.wake();
         }
         placed
     }
@@ -277,7 +277,11 @@ impl<L: Loader, C: CacheKey> Shared<L, C> {
             index.reserve(keys.size_hint().0);
         }
         for key in keys {
-            let place = state.admit_one(self, key, &awaiting, &mut wake.0);
+            let mut full = None;
+            let place = state.admit_one(self, key, &awaiting, &mut full);
+            if full.is_some() {
+                wake.0.push(full);
+            }
             let mut registrar = Registrar {
                 shared: self,
                 state: &mut state,
