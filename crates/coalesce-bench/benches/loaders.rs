@@ -5,10 +5,13 @@
 //! here so as not to touch these timings.
 //!
 //! One iteration is one round (a frame of loads, a request, or 1000 cache hits); the throughput
-//! line gives loads per second. The `frame_rule` group runs coalesce alone, with its frame rule
-//! and with `Schedule::Yields(0)`, which sends at the first poll: the difference is what waiting
-//! out the frame costs (a `join_all` batches the same either way, since `load` queues its key when
-//! called). To profile one benchmark without criterion's analysis:
+//! line gives loads per second. The `frame_rule` group runs coalesce alone, with its frame rule,
+//! with `Schedule::TokioRounds` of one and two rounds (the driver yields through tokio's deferred
+//! wakes, which do not wake the idle worker), and with `Schedule::Yields(0)`, which sends at the
+//! first poll: the difference is what waiting out the frame costs (a `join_all` batches the same
+//! either way, since `load` queues its key when called; under `Yields(0)` its loads find their
+//! answers at their first poll, while under any schedule that yields each of them registers a
+//! waker, is woken and is polled again). To profile one benchmark without criterion's analysis:
 //! `cargo bench -p coalesce-bench --bench loaders -- --profile-time 10 'cache_hit/coalesce'`.
 
 use std::time::Duration;
@@ -81,6 +84,8 @@ fn frame_rule(c: &mut Criterion) {
     let mut group = c.benchmark_group("frame_rule");
     for (name, schedule) in [
         ("frame", Schedule::Frame),
+        ("tokio-rounds-1", Schedule::TokioRounds(1)),
+        ("tokio-rounds-2", Schedule::TokioRounds(2)),
         ("yields-0", Schedule::Yields(0)),
     ] {
         let coalesce = Coalesce {
