@@ -560,7 +560,9 @@ impl<L: Loader, C: CacheKey> State<L, C> {
     /// Takes one key in. `awaiting` is the batch whose batch function makes this load, if any:
     /// the load then gets a wait-for edge, or a cycle error if that edge would close a cycle.
     /// It is read only when a key is not memoized: a memo hit waits for nothing, and is the one
-    /// path where reading the thread-local would be a measurable share of the cost.
+    /// path where reading the thread-local would be a measurable share of the cost. A key that
+    /// fills its batch seals it and leaves the driver's waker in `full`, for the caller to wake
+    /// once unlocked (an out-parameter, so that `Admit` stays as small as a memo hit needs).
     fn admit_one(
         &mut self,
         shared: &Shared<L, C>,
