@@ -562,7 +562,8 @@ impl<L: Loader, C: CacheKey> State<L, C> {
     /// It is read only when a key is not memoized: a memo hit waits for nothing, and is the one
     /// path where reading the thread-local would be a measurable share of the cost. A key that
     /// fills its batch seals it and leaves the driver's waker in `full`, for the caller to wake
-    /// once unlocked (an out-parameter, so that `Admit` stays as small as a memo hit needs).
+    /// once unlocked (an out-parameter, not a field of `Admit`, which every load returns and
+    /// almost none would fill).
     fn admit_one(
         &mut self,
         shared: &Shared<L, C>,
